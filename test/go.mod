@@ -1,0 +1,3 @@
+module bootc-testboot/test
+
+go 1.24

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs one go subcommand in every Go module of the repository (apps and test/).
+# Usage: test/suites/go-each-module.sh vet ./...
+#        test/suites/go-each-module.sh test -race -count=1 ./...
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+status=0
+for mod in $(git ls-files -co --exclude-standard -- '*/go.mod' 'go.mod' | xargs -n1 dirname | sort -u); do
+  # The integration suites under test/ have their own runs; vet covers all of test/.
+  args=("$@")
+  if [[ $mod == test && $1 == test ]]; then
+    args=(test -race -count=1 ./harness/...)
+  fi
+  echo "--- go ${args[*]} (in $mod)"
+  (cd "$mod" && go "${args[@]}") || status=1
+done
+exit $status
