@@ -33,6 +33,8 @@ BIN_DIR     := $(OUTPUT)/bin
 AWS_REGION  ?= us-east-1
 AWS_BUCKET  ?=
 AMI_NAME    ?=
+# The image `make ami` turns into a disk; a digest (REPO@sha256:...) pins it exactly.
+AMI_IMAGE   ?= $(IMAGE):$(VERSION)
 # user@ip of an instance; empty means "this machine".
 HOST        ?=
 
@@ -57,7 +59,7 @@ help: ## List the targets (default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables (override with VAR=value): REGISTRY IMAGE VERSION BASE_IMAGE TARGETARCH"
-	@echo "  AWS_REGION AWS_BUCKET AMI_NAME HOST CI BENCH_QUICK"
+	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST CI BENCH_QUICK"
 	@echo "Apps found under apps/: $(APPS)"
 
 # --- Build --------------------------------------------------------------------
@@ -67,8 +69,8 @@ apps: $(APP_BINS) ## Compile every apps/*/main.go into output/bin/ (static, repr
 # FORCE: go's own cache decides what to rebuild; make only fans out per app.
 $(BIN_DIR)/%: FORCE
 	@mkdir -p $(BIN_DIR)
-	cd apps/$* && CGO_ENABLED=0 GOOS=linux GOARCH=$(TARGETARCH) $(GO) build -trimpath -buildvcs=false \
-		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o $(CURDIR)/$@ .
+	cd apps/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(TARGETARCH) $(GO) build -trimpath -buildvcs=false \
+		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o $(abspath $@) .
 
 .PHONY: FORCE
 FORCE:
@@ -100,8 +102,8 @@ bench: ## Benchmarks: upgrade size, reproducibility, serving, footprint, boot (B
 
 # --- AMI ----------------------------------------------------------------------
 .PHONY: ami
-ami: ## Build an AMI with bootc-image-builder and upload it (AWS_BUCKET, AMI_NAME)
-	scripts/create-ami.sh --image '$(IMAGE):$(VERSION)' --region '$(AWS_REGION)' \
+ami: ## Build an AMI with bootc-image-builder and upload it (AWS_BUCKET, AMI_NAME, AMI_IMAGE)
+	scripts/create-ami.sh --image '$(AMI_IMAGE)' --region '$(AWS_REGION)' \
 		$(if $(AWS_BUCKET),--bucket '$(AWS_BUCKET)') $(if $(AMI_NAME),--name '$(AMI_NAME)')
 
 .PHONY: qcow2

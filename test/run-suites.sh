@@ -20,11 +20,11 @@ SUITES=(
   "configs|go nginx sshd systemd-analyze|apt-get install nginx openssh-server systemd|test/suites/go-integration.sh ./configs/..."
   "ops|go jq flock|apt-get install jq util-linux|test/suites/go-integration.sh ./ops/..."
   "verify|go jq curl|apt-get install jq curl|test/suites/go-integration.sh ./verify/..."
-  "workflows|go|install Go 1.24+|test/suites/go-integration.sh ./workflows/..."
+  "workflows|go podman skopeo docker-registry|apt-get install podman skopeo docker-registry (run as root)|test/suites/go-integration.sh ./workflows/..."
   "docs|go bash|install Go 1.24+|test/suites/go-integration.sh ./docs/..."
   "image|go podman debootstrap skopeo|apt-get install podman debootstrap skopeo (run as root)|test/suites/go-integration.sh ./image/..."
   "boot|go podman debootstrap systemd-nspawn|apt-get install podman debootstrap systemd-container (run as root)|test/suites/go-integration.sh ./boot/..."
-  "bench-smoke|go podman debootstrap nginx wrk|apt-get install podman debootstrap nginx wrk (run as root)|env BENCH_QUICK=1 test/bench/run.sh"
+  "bench-smoke|go podman debootstrap skopeo systemd-nspawn nginx wrk|apt-get install podman debootstrap skopeo systemd-container nginx wrk (run as root)|env BENCH_QUICK=1 test/bench/run.sh"
 )
 
 suite_names() { local s; for s in "${SUITES[@]}"; do printf '%s\n' "${s%%|*}"; done; }

@@ -7,8 +7,9 @@
 #   errors are one line on stderr, prefixed with the script name;
 #   nothing mutating happens before all input has been validated.
 
-# Exit codes shared by all scripts.
-readonly EX_OK=0 EX_FAIL=1 EX_USAGE=2
+# shellcheck disable=SC2034 # the scripts that source this file use them
+# Exit codes shared by all scripts. EX_BUSY: another operation holds the lock (see take_lock).
+readonly EX_OK=0 EX_FAIL=1 EX_USAGE=2 EX_BUSY=3
 
 PROG=${PROG:-$(basename "${BASH_SOURCE[1]:-$0}")}
 
@@ -71,4 +72,128 @@ confirm() {
   local answer
   read -r -p "$1 [y/N] " answer
   [[ $answer == [yY] || $answer == [yY][eE][sS] ]]
+}
+
+# sh_quote ARG...: each argument as one single-quoted POSIX shell word, space-separated.
+# Used for command lines another shell evaluates (ssh): the text comes back as exactly
+# these arguments, whatever they contain ($(...), ;, quotes, newlines), in any POSIX
+# shell. (printf %q may emit bash-only $'...' forms a remote sh cannot read.)
+sh_quote() {
+  local a out=() q="'\\''"
+  for a in "$@"; do
+    out+=("'${a//\'/$q}'")
+  done
+  printf '%s' "${out[*]}"
+}
+
+# ver_ge A B: version A (X.Y.Z) is at least B.
+ver_ge() {
+  [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1) == "$2" ]]
+}
+
+# take_lock: one bootc-testboot operation at a time on this host. The lock is held on fd 9
+# until the script exits; a second run fails at once with EX_BUSY instead of waiting.
+# TESTBOOT_LOCK overrides the lock file.
+take_lock() {
+  local lock=${TESTBOOT_LOCK:-/run/lock/bootc-testboot.lock}
+  require_cmd flock "util-linux"
+  mkdir -p "$(dirname "$lock")" 2>/dev/null || true
+  exec 9>>"$lock" || die "cannot open lock file $lock"
+  if ! flock -n 9; then
+    printf '%s: error: another bootc-testboot operation is running (lock %s); try again when it has finished\n' \
+      "$PROG" "$lock" >&2
+    journal err "refused: another operation holds $lock"
+    exit "$EX_BUSY"
+  fi
+}
+
+# testboot_state_dir: where upgrade/rollback keep their records (persistent /var, never
+# rolled back). TESTBOOT_STATE_DIR overrides it.
+testboot_state_dir() {
+  printf '%s' "${TESTBOOT_STATE_DIR:-/var/lib/bootc-testboot}"
+}
+
+# is_digest S: a sha256 digest as bootc reports it.
+is_digest() {
+  [[ $1 =~ ^sha256:[0-9a-f]{64}$ ]]
+}
+
+# bootc_version: the X.Y.Z of `bootc --version` ("bootc 1.12.0").
+bootc_version() {
+  local out
+  out=$(bootc --version 2>&1) || die "bootc --version failed: ${out%%$'\n'*}"
+  [[ $out =~ ([0-9]+\.[0-9]+\.[0-9]+) ]] || die "cannot read the bootc version from '${out%%$'\n'*}'"
+  printf '%s' "${BASH_REMATCH[1]}"
+}
+
+# bootc_status: the host document, `bootc status --format=json --format-version=1`.
+# The only source of deployment state: human output is never parsed.
+bootc_status() {
+  local out
+  out=$(bootc status --format=json --format-version=1 2>&1) || die "bootc status failed: ${out%%$'\n'*}"
+  jq -e '.apiVersion and (.status | type == "object")' >/dev/null 2>&1 <<<"$out" ||
+    die "bootc status did not print a status document: ${out:0:120}"
+  printf '%s' "$out"
+}
+
+# require_bootc_host JSON: the machine must be booted via bootc (status.booted != null).
+require_bootc_host() {
+  [[ $(jq -r '.status.booted != null' <<<"$1") == true ]] ||
+    die "this machine is not booted via bootc (bootc status shows no booted deployment)"
+}
+
+# bad_digest_note DIGEST: the line recorded when DIGEST was rolled back from; empty if never.
+bad_digest_note() {
+  local f
+  f=$(testboot_state_dir)/bad-digests
+  [[ -f $f ]] || return 0
+  awk -v d="$1" -F '\t' '$1 == d { print; exit }' "$f"
+}
+
+# record_bad_digest DIGEST VERSION: remember a digest a rollback abandoned, so upgrades
+# refuse it (the update timer or an operator would otherwise stage it again).
+record_bad_digest() {
+  local dir
+  dir=$(testboot_state_dir)
+  is_digest "$1" || die "refusing to record '$1' as a bad digest: not sha256:<64 hex>"
+  mkdir -p "$dir" || die "cannot create $dir"
+  [[ -n $(bad_digest_note "$1") ]] && return 0
+  printf '%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${2:-}" >>"$dir/bad-digests" ||
+    die "cannot write $dir/bad-digests"
+}
+
+# run_detached UNIT CMD...: run CMD as a transient systemd unit outside this session, so
+# a command that reboots the machine lets an SSH session return cleanly first.
+# Follow it with: journalctl -u UNIT
+run_detached() {
+  local unit=$1
+  shift
+  require_cmd systemd-run "systemd"
+  systemd-run --unit="$unit" --collect --quiet -- "$@" ||
+    die "could not start '$*' as systemd unit $unit"
+}
+
+# image_ref_problem REF: why REF is not a usable registry image reference (empty output
+# when it is one): HOST[:PORT]/PATH with a :TAG and/or @sha256:DIGEST, nothing a shell or
+# a command line could read differently, and not localhost/ (a host installed from a
+# localhost/ reference would look for its updates on localhost).
+image_ref_problem() {
+  local ref=$1
+  local comp='[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*'
+  local host='[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?'
+  local tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
+  local first=${ref%%/*}
+  if [[ -z $ref ]]; then
+    echo "the image reference is empty"
+  elif [[ ! $ref =~ ^[A-Za-z0-9._:/@-]+$ ]]; then
+    echo "image reference '$ref' contains characters not allowed in a reference (spaces, quotes or shell metacharacters)"
+  elif [[ $first == localhost || $first == localhost:* ]]; then
+    echo "image reference '$ref' is a localhost/ reference: build or pull the image under its registry reference (instances update from the reference they were installed from)"
+  elif [[ $ref != */* || ( $first != *.* && $first != *:* ) ]]; then
+    echo "image reference '$ref' has no registry host (e.g. ghcr.io/org/name:tag)"
+  elif [[ ! $ref =~ (:$tag|@sha256:[0-9a-f]{64})$ || ${ref#*/} != *[:@]* ]]; then
+    echo "image reference '$ref' needs a tag or a digest (e.g. :v1.2.3 or @sha256:...)"
+  elif [[ ! $ref =~ ^$host/$comp(/$comp)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]]; then
+    echo "image reference '$ref' is malformed (HOST/NAME:TAG or HOST/NAME@sha256:DIGEST, lowercase name)"
+  fi
 }

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ACTIONLINT=github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-# shellcheck integration stays on: workflow run: blocks get linted too when shellcheck exists.
+# With shellcheck on PATH, actionlint lints the workflows' run: blocks with it too.
 go run "$ACTIONLINT" -color=false
 echo "actionlint: workflows clean"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# shellcheck on every shell script of the repository (scripts/, test/, .ci/).
+# Runs shellcheck on every shell script of the repository (scripts/, test/, .ci/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-mapfile -t files < <(git ls-files -co --exclude-standard -- '*.sh' '.ci/run' 'test/doubles/bin/*' | sort -u)
+mapfile -t files < <(git ls-files -co --exclude-standard -- '*.sh' '.ci/run' 'test/doubles/bin/*' \
+  'test/standin/adapters/dnf' 'test/standin/adapters/bootc' | sort -u)
 shellcheck --version | sed -n 2p
 shellcheck -x -P SCRIPTDIR "${files[@]}"
 echo "shellcheck: ${#files[@]} files clean"

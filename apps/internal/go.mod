@@ -1,0 +1,6 @@
+module bootc-testboot/apps/internal
+
+go 1.24
+
+// One compiler everywhere: binaries, and so image layers, are byte-identical only with the same Go.
+toolchain go1.26.8

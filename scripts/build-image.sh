@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds the bootc OS image from the Containerfile with podman, reproducibly:
+# the same commit gives the same image digest, and an app whose binary did not
+# change keeps its layer, so hosts download only what changed.
+#
+# Usage: build-image.sh [OPTIONS]          (normally through `make build`,
+#                                           which first runs `make apps`)
+#
+# Options:
+#   --no-cache      build every layer again instead of reusing cached ones
+#                   (also NO_CACHE=1)
+#   --rootless-ok   allow a build as a non-root user (also ROOTLESS_OK=1); the
+#                   image then lands in that user's storage, which
+#                   bootc-image-builder (make ami) cannot see
+#   -h, --help      this help
+#
+# Environment (exported by the Makefile):
+#   IMAGE              repository to tag, without tag (e.g. ghcr.io/org/bootc-testboot)
+#   VERSION            image version: tag, OCI version label, `bootc status`
+#   REVISION           git commit
+#   SOURCE_DATE_EPOCH  commit time in seconds: the image's "created" label and build-info
+#   SOURCE_URL         source repository URL
+#   BASE_IMAGE         base image; empty means the default pinned in the Containerfile
+#   OUTPUT             build output directory holding bin/<app> (default output)
+#
+# Tags IMAGE:VERSION and IMAGE:latest and prints IMAGE:VERSION on stdout.
+# Exit status: 0 built, 1 build failed or a prerequisite is missing, 2 usage error.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+no_cache=false
+[[ ${NO_CACHE:-0} == 1 ]] && no_cache=true
+rootless_ok=${ROOTLESS_OK:-0}
+while (($#)); do
+  case $1 in
+    --no-cache) no_cache=true; shift ;;
+    --rootless-ok) rootless_ok=1; shift ;;
+    -h | --help) usage; exit "$EX_OK" ;;
+    *) usage_error "unknown argument '$1'" ;;
+  esac
+done
+
+image=${IMAGE:-}
+version=${VERSION:-}
+revision=${REVISION:-}
+epoch=${SOURCE_DATE_EPOCH:-}
+source_url=${SOURCE_URL:-}
+base_image=${BASE_IMAGE:-}
+output=${OUTPUT:-output}
+
+# --- Validate everything before touching anything --------------------------------
+[[ -n $image ]] || usage_error "IMAGE is not set (run through 'make build')"
+[[ $image =~ ^[a-z0-9][a-z0-9._/:-]*$ && $image != *: ]] ||
+  usage_error "IMAGE '$image' is not a repository name (lowercase, no tag or digest)"
+[[ -n $version ]] || usage_error "VERSION is not set (run through 'make build')"
+[[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] ||
+  usage_error "VERSION '$version' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
+[[ -n $revision ]] || usage_error "REVISION is not set (run through 'make build')"
+[[ $epoch =~ ^[0-9]+$ ]] || usage_error "SOURCE_DATE_EPOCH '$epoch' is not a number of seconds"
+[[ -n $source_url ]] || usage_error "SOURCE_URL is not set (run through 'make build')"
+[[ -z $base_image || $base_image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] ||
+  usage_error "BASE_IMAGE '$base_image' is not an image reference"
+
+require_cmd podman "apt-get install podman / dnf install podman"
+if [[ $(id -u) -ne 0 && $rootless_ok != 1 ]]; then
+  die "run as root (sudo make build): bootc-image-builder reads root's image storage and cannot see a rootless build; ROOTLESS_OK=1 or --rootless-ok builds a local-only image anyway"
+fi
+
+cd "$ROOT"
+[[ -f Containerfile ]] || die "no Containerfile in $ROOT"
+# Every app must be compiled first; the Containerfile copies output/bin/<app>.
+for main in apps/*/main.go; do
+  [[ -e $main ]] || continue
+  app=${main#apps/}
+  app=${app%/main.go}
+  [[ -x $output/bin/$app ]] || die "$output/bin/$app is missing: run 'make apps' first (make build does)"
+done
+
+created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+
+# --timestamp: podman stamps every file in the layers it builds, and the image
+# config, with this time. It is a constant, not the commit time, so a layer's
+# bytes depend only on its content: an unchanged app keeps its layer digest
+# across commits and hosts do not download it again. (bootc hosts never see
+# these mtimes: ostree stores files with mtime 0.) The commit time is recorded
+# in the org.opencontainers.image.created label, which `bootc status` shows.
+# --identity-label=false: no io.buildah.version label, so the digest does not
+# depend on which podman built the image.
+# --isolation=chroot: RUN steps work inside CI containers and unprivileged VMs
+# where podman cannot create OCI runtime namespaces; all RUN steps are ours.
+args=(
+  build
+  --file Containerfile
+  --isolation=chroot
+  --identity-label=false
+  --timestamp 0
+  --build-arg "VERSION=$version"
+  --build-arg "REVISION=$revision"
+  --build-arg "CREATED=$created"
+  --build-arg "SOURCE=$source_url"
+  --tag "$image:$version"
+  --tag "$image:latest"
+)
+[[ -n $base_image ]] && args+=(--build-arg "BASE_IMAGE=$base_image")
+$no_cache && args+=(--no-cache)
+
+log "building $image:$version (created $created${base_image:+, base $base_image})"
+# podman's progress goes to stderr; stdout carries only the result.
+podman "${args[@]}" . >&2 || die "podman build failed for $image:$version (see the output above)"
+id=$(podman image inspect --format '{{.Id}}' "$image:$version")
+log "built $image:$version (image ID sha256:$id)"
+printf '%s:%s\n' "$image" "$version"

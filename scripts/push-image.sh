@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Pushes the built OS image to its registry under the version tag, "latest" and
+# any extra tags, and records the pushed manifest digest (what hosts, cosign and
+# bootc-image-builder should reference) in $OUTPUT/digest.
+#
+# Usage: push-image.sh [OPTIONS]          (normally through `make push`)
+#
+# Options:
+#   --image NAME          repository to push to, without tag (default $IMAGE)
+#   --version TAG         tag of the local image to push (default $VERSION)
+#   --tag TAG             also push under TAG; repeatable (default: $EXTRA_TAGS, space-separated)
+#   --no-latest           do not move the "latest" tag
+#   --digestfile PATH     where to write the digest (default $OUTPUT/digest, OUTPUT=output)
+#   --tls-verify=false    plain HTTP / unverified TLS; only for registries on localhost
+#                         (also TLS_VERIFY=false)
+#   -h, --help            this help
+#
+# Log in first (podman login REGISTRY). Every tag must end up on the same digest;
+# the script fails otherwise. Prints IMAGE@DIGEST as the last line of stdout.
+# Exit status: 0 pushed, 1 push failed or local image missing, 2 usage error.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+image=${IMAGE:-}
+version=${VERSION:-}
+read -r -a tags <<<"${EXTRA_TAGS:-}"
+latest=true
+tls_verify=${TLS_VERIFY:-true}
+output=${OUTPUT:-output}
+digestfile=""
+
+while (($#)); do
+  case $1 in
+    --image) need_value "$@"; image=$2; shift 2 ;;
+    --version) need_value "$@"; version=$2; shift 2 ;;
+    --tag) need_value "$@"; tags+=("$2"); shift 2 ;;
+    --no-latest) latest=false; shift ;;
+    --digestfile) need_value "$@"; digestfile=$2; shift 2 ;;
+    --tls-verify=*) tls_verify=${1#*=}; shift ;;
+    -h | --help) usage; exit "$EX_OK" ;;
+    *) usage_error "unknown argument '$1'" ;;
+  esac
+done
+digestfile=${digestfile:-$output/digest}
+
+# --- Validate everything before touching the registry -------------------------
+[[ -n $image ]] || usage_error "no image name: pass --image or set IMAGE"
+[[ -n $version ]] || usage_error "no version: pass --version or set VERSION"
+# NAME is registry/path only: a tag or digest in it would silently be pushed as a
+# different repository.
+name_re='^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$'
+[[ $image =~ $name_re ]] ||
+  usage_error "--image must be REGISTRY/PATH in lower case without tag or digest, got '$image'"
+tag_re='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+[[ $version =~ $tag_re ]] || usage_error "version '$version' is not a valid tag"
+for t in "${tags[@]}"; do
+  [[ $t =~ $tag_re ]] || usage_error "tag '$t' is not a valid tag"
+done
+case $tls_verify in
+  true) ;;
+  false)
+    registry=${image%%/*}
+    case ${registry%:*} in
+      localhost | 127.0.0.1 | '[::1]') ;;
+      *) usage_error "--tls-verify=false is only allowed for a registry on localhost, not '$registry'" ;;
+    esac
+    ;;
+  *) usage_error "--tls-verify must be true or false, got '$tls_verify'" ;;
+esac
+
+require_cmd podman "apt-get install podman"
+src="$image:$version"
+podman image exists "$src" || die "local image '$src' not found (run 'make build' first)"
+
+# --- Push ------------------------------------------------------------------------
+# The version tag first, then the others; duplicates are pushed once.
+push_tags=("$version")
+$latest && push_tags+=(latest)
+push_tags+=("${tags[@]}")
+mapfile -t push_tags < <(printf '%s\n' "${push_tags[@]}" | awk '!seen[$0]++')
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+digest=""
+for t in "${push_tags[@]}"; do
+  log "pushing $src to $image:$t"
+  podman push --quiet --tls-verify="$tls_verify" --digestfile "$tmp/digest" \
+    "$src" "docker://$image:$t" >&2 || die "push of $image:$t failed (logged in to ${image%%/*}?)"
+  got=$(<"$tmp/digest")
+  [[ $got =~ ^sha256:[0-9a-f]{64}$ ]] || die "podman reported no digest for $image:$t"
+  if [[ -z $digest ]]; then
+    digest=$got
+  elif [[ $got != "$digest" ]]; then
+    die "$image:$t got digest $got but $image:$version has $digest"
+  fi
+done
+
+mkdir -p "$(dirname "$digestfile")"
+printf '%s\n' "$digest" >"$digestfile.tmp"
+mv -f "$digestfile.tmp" "$digestfile"
+log "pushed ${push_tags[*]} as $digest (written to $digestfile)"
+printf '%s@%s\n' "$image" "$digest"

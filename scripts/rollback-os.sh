@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Roll a bootc host back to its previous deployment and reboot into it. Runs on the host
+# as root; from a workstation: `make os-rollback HOST=user@ip` (scripts/on-host.sh).
+#
+# Usage: rollback-os.sh [--yes]
+#
+# Shows what will boot (digest, version) and what is left, then asks (unless --yes).
+# Before rebooting it records the abandoned digest as bad, so upgrade-os.sh refuses to
+# stage it again (unless --force).
+#
+# What a rollback does and does not do:
+#   - /var is NOT rolled back: data and schema changes written by the newer version stay;
+#   - /etc is the rollback deployment's own copy: edits made since the upgrade are not in it;
+#   - a staged deployment (including a downloaded update) is discarded.
+#
+# Options:
+#   --yes      roll back without asking (without a terminal it refuses unless --yes)
+#   -h, --help this help
+#
+# Exit status: 0 the rollback is queued and the reboot started (as systemd unit
+# bootc-testboot-rollback, so an SSH session returns cleanly first), 1 failure (nothing
+# changed, no reboot), 2 usage error, 3 another bootc-testboot operation is running.
+#
+# bootc >= 1.1.7 runs `bootc rollback --apply`; older bootc `bootc rollback` and then
+# `systemctl reboot`.
+#
+# Files: $TESTBOOT_STATE_DIR/bad-digests (default /var/lib/bootc-testboot), lock
+# $TESTBOOT_LOCK (default /run/lock/bootc-testboot.lock). Every action goes to the journal.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+readonly ROLLBACK_UNIT=bootc-testboot-rollback
+# `bootc rollback --apply` appeared in bootc 1.1.7.
+readonly MIN_ROLLBACK_APPLY=1.1.7
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+ASSUME_YES=0
+while (($#)); do
+  case $1 in
+    -h | --help) usage; exit 0 ;;
+    --yes) ASSUME_YES=1 ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *) usage_error "unexpected argument '$1'" ;;
+  esac
+  shift
+done
+
+require_cmd jq
+require_cmd bootc "this is not a bootc host"
+require_root
+take_lock
+
+s=$(bootc_status)
+require_bootc_host "$s"
+[[ $(jq -r '.status.rollback != null' <<<"$s") == true ]] ||
+  die "there is no rollback deployment on this host; nothing to roll back to"
+[[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == false ]] ||
+  die "a rollback is already queued for the next boot (running bootc rollback again would cancel it); reboot to complete it"
+[[ $(jq -r '.status.rollback.image != null' <<<"$s") == true ]] ||
+  die "the rollback deployment is not container image based; bootc cannot roll back to it"
+
+show() {
+  jq -r "$1"' | "\(.imageDigest) (version \(.version // "unknown")\(if .timestamp then ", built \(.timestamp)" else "" end))"' <<<"$s"
+}
+booted=$(jq -r '.status.booted.image.imageDigest // empty' <<<"$s")
+booted_version=$(jq -r '.status.booted.image.version // empty' <<<"$s")
+target=$(jq -r '.status.rollback.image.imageDigest' <<<"$s")
+
+printf 'will boot: %s\n' "$(show .status.rollback.image)"
+printf 'leaving:   %s\n' "$(show .status.booted.image)"
+warn "/var is not rolled back: data written by the current version stays as it is"
+if [[ $(jq -r '.status.staged != null' <<<"$s") == true ]]; then
+  warn "the staged deployment $(jq -r '.status.staged.image.imageDigest // "(not an image)"' <<<"$s") will be discarded"
+fi
+
+confirm "Roll back to $target and reboot now?" || die "not confirmed; nothing changed"
+
+v=$(bootc_version)
+if ver_ge "$v" "$MIN_ROLLBACK_APPLY"; then
+  # Recorded first: the detached unit reboots the machine.
+  record_bad_digest "$booted" "$booted_version"
+  log "rolling back from $booted to $target: rebooting (unit $ROLLBACK_UNIT: bootc rollback --apply)"
+  run_detached "$ROLLBACK_UNIT" bootc rollback --apply
+else
+  bootc rollback >&2 || die "bootc rollback failed (see the error above)"
+  s=$(bootc_status)
+  [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]] ||
+    die "bootc rollback did not queue the rollback deployment; not rebooting"
+  record_bad_digest "$booted" "$booted_version"
+  log "rolling back from $booted to $target: rebooting (systemctl reboot; bootc $v)"
+  systemctl reboot || die "systemctl reboot failed; the rollback is queued for the next reboot"
+fi
+echo "rolling back to $target; $booted is recorded as bad in $(testboot_state_dir)/bad-digests"

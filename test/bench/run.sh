@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the benchmarks behind `make bench`: upgrade download size (ours against
+# a naive layout), no-op rebuild, serving on loopback (direct, through nginx,
+# nginx alone), footprint, and boot-to-verified time. Writes
+# output/bench/results.md and results.json and prints the table.
+#
+# Goals are reported, never enforced; the run fails only when a section
+# cannot produce its figures.
+#
+# Usage: test/bench/run.sh [--help]
+# Environment:
+#   BENCH_QUICK=1    smoke run at minimal sizes (part of `make test`)
+#   BENCH_ONLY=a,b   run only these sections: footprint serving upgrade rebuild boot
+#   BENCH_OUT=DIR    where results go (default output/bench)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../../scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+
+while (($#)); do
+  case $1 in
+    -h | --help)
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *) usage_error "unknown argument '$1'" ;;
+  esac
+done
+
+case ${BENCH_QUICK:-} in
+  '' | 0 | 1) ;;
+  *) usage_error "BENCH_QUICK must be 1 (quick) or unset, not '$BENCH_QUICK'" ;;
+esac
+
+require_cmd go "install Go 1.24+"
+require_cmd make "apt-get install make"
+
+out=${BENCH_OUT:-$ROOT/output/bench}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+# A stale table must never pass for this run's.
+rm -f "$out/results.md" "$out/results.json"
+
+log "building the apps (make apps)"
+make -C "$ROOT" --no-print-directory apps >&2
+
+timeout=60m
+[[ ${BENCH_QUICK:-} == 1 ]] && timeout=20m
+status=0
+(cd "$ROOT/test" && BENCH=1 BENCH_OUT="$out" go test -count=1 -v -timeout "$timeout" ./bench/) || status=$?
+
+if [[ -f $out/results.md ]]; then
+  echo
+  cat "$out/results.md"
+  echo
+  echo "Written: ${out#"$ROOT"/}/results.md and ${out#"$ROOT"/}/results.json"
+fi
+if ((status != 0)); then
+  die "benchmarks incomplete: a section could not run (see above)"
+fi

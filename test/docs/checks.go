@@ -1,0 +1,627 @@
+package docs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// --- Links and anchors -------------------------------------------------------
+
+var refDefinition = regexp.MustCompile(`^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)`)
+
+// CheckLinks verifies every relative link of d: the file or directory exists
+// and, for a #fragment into a Markdown file, the anchor exists there.
+func CheckLinks(root string, d *Doc) []Problem {
+	var out []Problem
+	for _, l := range d.Prose {
+		var targets []string
+		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
+			targets = append(targets, linkTarget(m[2]))
+		}
+		if m := refDefinition.FindStringSubmatch(l.Text); m != nil {
+			targets = append(targets, m[1])
+		}
+		for _, t := range targets {
+			if msg := checkLink(root, d.Rel, t); msg != "" {
+				out = append(out, Problem{d.Rel, l.N, msg})
+			}
+		}
+	}
+	return out
+}
+
+// linkTarget drops the optional title and angle brackets of a link destination.
+func linkTarget(dest string) string {
+	dest = strings.TrimSpace(dest)
+	if strings.HasPrefix(dest, "<") {
+		if i := strings.Index(dest, ">"); i > 0 {
+			return dest[1:i]
+		}
+	}
+	if i := strings.IndexAny(dest, " \t"); i >= 0 {
+		dest = dest[:i]
+	}
+	return dest
+}
+
+var uriScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
+
+func checkLink(root, from, target string) string {
+	if target == "" {
+		return "empty link target"
+	}
+	if uriScheme.MatchString(target) || strings.HasPrefix(target, "//") {
+		return "" // external links are not checked here
+	}
+	file, frag, _ := strings.Cut(target, "#")
+	if i := strings.Index(file, "?"); i >= 0 {
+		file = file[:i]
+	}
+	if p, err := url.PathUnescape(file); err == nil {
+		file = p
+	}
+	rel := from
+	if file != "" {
+		if strings.HasPrefix(file, "/") {
+			rel = path.Clean(strings.TrimPrefix(file, "/"))
+		} else {
+			rel = path.Join(path.Dir(from), file)
+		}
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Sprintf("link %q leaves the repository", target)
+		}
+		if _, err := os.Stat(filepath.Join(root, rel)); err != nil {
+			return fmt.Sprintf("link %q: %s does not exist", target, rel)
+		}
+	}
+	if frag == "" || !strings.HasSuffix(strings.ToLower(rel), ".md") {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		return fmt.Sprintf("link %q: %v", target, err)
+	}
+	if f, err := url.PathUnescape(frag); err == nil {
+		frag = f
+	}
+	if !Anchors(string(data))[strings.ToLower(frag)] {
+		return fmt.Sprintf("link %q: no heading or anchor #%s in %s", target, frag, rel)
+	}
+	return ""
+}
+
+// --- Repository paths --------------------------------------------------------
+
+var (
+	repoPath     = regexp.MustCompile(`^(?:\./)?((?:apps|scripts|configs|test|docs|\.github)/[A-Za-z0-9_./-]*|Containerfile|Makefile|config\.toml)$`)
+	placeholder  = regexp.MustCompile(`[<>*{}$]|\.\.\.|…`)
+	trailingJunk = ".,;:)!?'\""
+)
+
+// CheckPaths verifies that every repository path written in backticks exists.
+// A code span may hold a command; each of its words is looked at.
+func CheckPaths(root string, d *Doc) []Problem {
+	var out []Problem
+	for _, s := range d.Spans {
+		for _, w := range strings.Fields(s.Text) {
+			w = strings.TrimRight(strings.Trim(w, `"'(`), trailingJunk)
+			if placeholder.MatchString(w) {
+				continue
+			}
+			m := repoPath.FindStringSubmatch(w)
+			if m == nil {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+				out = append(out, Problem{d.Rel, s.Line, fmt.Sprintf("path `%s` does not exist in the repository", m[1])})
+			}
+		}
+	}
+	return out
+}
+
+// --- Commands: make targets and script flags --------------------------------
+
+// Command is one simple command (words up to a shell separator) found in
+// inline code or in a shell block.
+type Command struct {
+	Line  int
+	Words []string
+}
+
+// Commands returns the simple commands written in d's code: every inline code
+// span and the commands of every shell/console block.
+func Commands(d *Doc) []Command {
+	var out []Command
+	for _, s := range d.Spans {
+		for _, ws := range splitCommands(s.Text) {
+			out = append(out, Command{s.Line, ws})
+		}
+	}
+	for _, b := range d.Blocks {
+		if !isShell(b.Lang) {
+			continue
+		}
+		lines := strings.Split(shellText(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			start := i
+			text := lines[i]
+			for strings.HasSuffix(text, `\`) && i+1 < len(lines) {
+				i++
+				text = strings.TrimSuffix(text, `\`) + " " + lines[i]
+			}
+			if b.Lang == "console" && text == "" {
+				continue
+			}
+			for _, ws := range splitCommands(text) {
+				out = append(out, Command{b.Line + 1 + start, ws})
+			}
+		}
+	}
+	return out
+}
+
+func isShell(lang string) bool {
+	switch lang {
+	case "bash", "sh", "shell", "console":
+		return true
+	}
+	return false
+}
+
+// shellText is the code of a shell block. In a console block, commands follow
+// a "$ " prompt (continuation lines ending in '\' included); the other lines
+// are output and become empty lines so line numbers stay right.
+func shellText(b Block) string {
+	if b.Lang != "console" {
+		return b.Text
+	}
+	lines := strings.Split(b.Text, "\n")
+	cont := false
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "$ "):
+			lines[i] = strings.TrimPrefix(l, "$ ")
+		case l == "$":
+			lines[i] = ""
+		case cont:
+		default:
+			lines[i] = ""
+		}
+		cont = strings.HasSuffix(lines[i], `\`)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// splitCommands cuts one line of shell into simple commands and their words.
+// It is deliberately small: quotes group words, separators (; | & && || ( )
+// $( `) end a command, and a word starting with # ends the line.
+func splitCommands(s string) [][]string {
+	var cmds [][]string
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	flushWord := func() {
+		if inWord {
+			words = append(words, cur.String())
+			cur.Reset()
+			inWord = false
+		}
+	}
+	flushCmd := func() {
+		flushWord()
+		if len(words) > 0 {
+			cmds = append(cmds, words)
+			words = nil
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := strings.IndexByte(s[i+1:], c)
+			if j < 0 {
+				j = len(s) - i - 1
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			inWord = true
+			i += j + 1
+		case c == ' ' || c == '\t':
+			flushWord()
+		case c == '#' && !inWord:
+			flushCmd()
+			return cmds
+		case strings.IndexByte(";|&()`", c) >= 0:
+			flushCmd()
+		case c == '$' && i+1 < len(s) && s[i+1] == '(':
+			flushCmd()
+			i++
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	flushCmd()
+	return cmds
+}
+
+var (
+	envAssign  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+	targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+// MakeTargets parses the explicit targets of a Makefile (rule lines and
+// .PHONY lists); pattern rules and variable-named targets are left out.
+func MakeTargets(makefile string) (map[string]bool, error) {
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return nil, err
+	}
+	rule := regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
+	targets := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "\t") {
+			continue
+		}
+		if strings.HasPrefix(line, ".PHONY:") {
+			for _, t := range strings.Fields(strings.TrimPrefix(line, ".PHONY:")) {
+				targets[t] = true
+			}
+			continue
+		}
+		m := rule.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, t := range strings.Fields(m[1]) {
+			if targetName.MatchString(t) {
+				targets[t] = true
+			}
+		}
+	}
+	return targets, sc.Err()
+}
+
+// CheckMakeTargets verifies that every `make TARGET` written in d's code
+// names a target of the Makefile.
+func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
+	var out []Problem
+	for _, c := range Commands(d) {
+		for i, w := range c.Words {
+			if w != "make" {
+				continue
+			}
+			for _, a := range c.Words[i+1:] {
+				if strings.HasPrefix(a, "-") || envAssign.MatchString(a) || placeholder.MatchString(a) {
+					continue
+				}
+				if !targetName.MatchString(a) {
+					break
+				}
+				if !targets[a] {
+					out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
+				}
+			}
+			break
+		}
+	}
+	return out
+}
+
+// HelpCache runs each script's --help once.
+type HelpCache struct {
+	Root string
+	mu   sync.Mutex
+	help map[string]helpResult
+}
+
+type helpResult struct {
+	text string
+	err  error
+}
+
+// Help returns the output of `SCRIPT --help` (stdout and stderr); a non-zero
+// exit or a hang is an error.
+func (h *HelpCache) Help(rel string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r, ok := h.help[rel]; ok {
+		return r.text, r.err
+	}
+	if h.help == nil {
+		h.help = map[string]helpResult{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(h.Root, rel), "--help")
+	cmd.Dir = h.Root
+	cmd.Stdin = nil
+	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, firstLine(string(outb)))
+	}
+	h.help[rel] = helpResult{string(outb), err}
+	return string(outb), err
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+var flagWord = regexp.MustCompile(`^(--?[A-Za-z][A-Za-z0-9-]*)(=.*)?$`)
+
+// scriptOf maps a word to the repository script it runs ("" when it is not
+// one): a repository path ending in .sh, or the bare name / absolute path of
+// a script that lives in scripts/ (as on-host.sh takes it, or as installed).
+func scriptOf(root, w string) (rel string, missing bool) {
+	if !strings.HasSuffix(w, ".sh") || placeholder.MatchString(w) {
+		return "", false
+	}
+	clean := strings.TrimPrefix(w, "./")
+	if !strings.HasPrefix(clean, "/") && strings.Contains(clean, "/") {
+		// A relative path names a repository file; anything else (a journal
+		// tag such as bootc-testboot/upgrade-os.sh) is not a command.
+		if _, err := os.Stat(filepath.Join(root, clean)); err == nil {
+			return clean, false
+		}
+		if strings.HasPrefix(clean, "scripts/") {
+			return clean, true
+		}
+		return "", false
+	}
+	base := "scripts/" + path.Base(clean)
+	if _, err := os.Stat(filepath.Join(root, base)); err == nil {
+		return base, false
+	}
+	return "", false
+}
+
+// CheckScriptFlags verifies that every flag written after a repository script
+// appears in that script's --help. Words after a second script on the same
+// command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one.
+func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
+	var out []Problem
+	report := map[string]bool{}
+	add := func(line int, msg string) {
+		key := fmt.Sprintf("%d|%s", line, msg)
+		if !report[key] {
+			report[key] = true
+			out = append(out, Problem{d.Rel, line, msg})
+		}
+	}
+	for _, c := range Commands(d) {
+		current := ""
+		for _, w := range c.Words {
+			if rel, missing := scriptOf(h.Root, w); rel != "" {
+				if missing {
+					add(c.Line, fmt.Sprintf("script `%s` does not exist", rel))
+					current = ""
+					continue
+				}
+				current = rel
+				if _, err := h.Help(rel); err != nil {
+					add(c.Line, err.Error())
+					current = ""
+				}
+				continue
+			}
+			if current == "" || w == "--" {
+				continue
+			}
+			m := flagWord.FindStringSubmatch(w)
+			if m == nil {
+				continue
+			}
+			flag := m[1]
+			help, _ := h.Help(current)
+			if flag == "--help" || flag == "-h" {
+				continue // Help already proved that --help works
+			}
+			if !mentions(help, flag) {
+				add(c.Line, fmt.Sprintf("`%s %s`: flag not in the script's --help", current, flag))
+			}
+		}
+	}
+	return out
+}
+
+func mentions(help, flag string) bool {
+	re := regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(flag) + `($|[^A-Za-z0-9-])`)
+	return re.MatchString(help)
+}
+
+// --- Shell blocks ------------------------------------------------------------
+
+// CheckShellBlocks runs `bash -n` on every bash/sh/shell/console block.
+func CheckShellBlocks(d *Doc) []Problem {
+	var out []Problem
+	for _, b := range d.Blocks {
+		if !isShell(b.Lang) {
+			continue
+		}
+		text := shellText(b)
+		if b.Lang == "console" && !strings.Contains(b.Text, "$ ") {
+			out = append(out, Problem{d.Rel, b.Line, "console block without a \"$ \" prompt: tag output as text instead"})
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, "bash", "-n")
+		cmd.Stdin = strings.NewReader(text + "\n")
+		msg, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("%s block does not parse with bash -n: %s", b.Lang, strings.TrimSpace(string(msg)))})
+		}
+	}
+	return out
+}
+
+// --- Mermaid -----------------------------------------------------------------
+
+var mermaidTypes = []string{
+	"flowchart", "graph", "sequenceDiagram", "stateDiagram-v2", "stateDiagram", "classDiagram",
+	"erDiagram", "gantt", "pie", "journey", "gitGraph", "mindmap", "timeline", "quadrantChart",
+	"requirementDiagram", "C4Context", "C4Container", "C4Component", "C4Dynamic", "C4Deployment",
+	"block-beta", "sankey-beta", "xychart-beta", "packet-beta", "architecture-beta", "kanban",
+}
+
+// CheckMermaid verifies that each mermaid block declares a known diagram type
+// on its first line and that (), [] and {} balance outside "quoted" labels.
+func CheckMermaid(d *Doc) []Problem {
+	var out []Problem
+	for _, b := range d.Blocks {
+		if b.Lang != "mermaid" {
+			continue
+		}
+		first := ""
+		for _, l := range strings.Split(b.Text, "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "%%") {
+				first = t
+				break
+			}
+		}
+		kind := strings.Fields(first + " ")
+		if len(kind) == 0 || !knownDiagram(kind[0]) {
+			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("mermaid block starts with %q, not a known diagram type", first)})
+		}
+		if msg := balance(b.Text); msg != "" {
+			out = append(out, Problem{d.Rel, b.Line, "mermaid block: " + msg})
+		}
+	}
+	return out
+}
+
+func knownDiagram(w string) bool {
+	for _, t := range mermaidTypes {
+		if w == t {
+			return true
+		}
+	}
+	return false
+}
+
+// balance reports the first unmatched bracket, skipping "quoted" text and %% comments.
+func balance(text string) string {
+	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	type open struct {
+		r    rune
+		line int
+	}
+	var stack []open
+	for n, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "%%") {
+			continue
+		}
+		quoted := false
+		for _, r := range line {
+			switch {
+			case r == '"':
+				quoted = !quoted
+			case quoted:
+			case r == '(' || r == '[' || r == '{':
+				stack = append(stack, open{r, n + 1})
+			case r == ')' || r == ']' || r == '}':
+				if len(stack) == 0 || stack[len(stack)-1].r != pairs[r] {
+					return fmt.Sprintf("unmatched %q on line %d of the block", r, n+1)
+				}
+				stack = stack[:len(stack)-1]
+			}
+		}
+		if quoted {
+			return fmt.Sprintf("unterminated quote on line %d of the block", n+1)
+		}
+	}
+	if len(stack) > 0 {
+		o := stack[len(stack)-1]
+		return fmt.Sprintf("unclosed %q from line %d of the block", o.r, o.line)
+	}
+	return ""
+}
+
+// --- All documents -------------------------------------------------------------
+
+// DocFiles lists README.md and docs/*.md relative to root, sorted.
+func DocFiles(root string) ([]string, error) {
+	files := []string{"README.md"}
+	more, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range more {
+		files = append(files, filepath.ToSlash(strings.TrimPrefix(f, root+string(filepath.Separator))))
+	}
+	sort.Strings(files[1:])
+	return files, nil
+}
+
+// --- make's error lines in shown output ----------------------------------------
+
+var makeErrorLine = regexp.MustCompile(`make: \*\*\* \[Makefile:(\d+): ([A-Za-z0-9_.-]+)\]`)
+
+// RecipeLines maps each explicit target of a Makefile to the line numbers of
+// its recipe (tab-indented lines right after the rule).
+func RecipeLines(makefile string) (map[string][]int, error) {
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return nil, err
+	}
+	rule := regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
+	out := map[string][]int{}
+	var current []string
+	cont := false // inside a recipe line continued with '\'
+	for n, line := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(line, "\t") || (cont && current != nil):
+			for _, t := range current {
+				out[t] = append(out[t], n+1)
+			}
+			cont = strings.HasSuffix(line, `\`)
+		case rule.MatchString(line):
+			current = strings.Fields(rule.FindStringSubmatch(line)[1])
+			cont = false
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
+		default:
+			current = nil
+		}
+	}
+	return out, nil
+}
+
+// CheckMakeErrorLines verifies that output shown in the docs, such as
+// "make: *** [Makefile:124: os-check] Error 10", points at a recipe line of
+// that target, so examples stay true when the Makefile changes.
+func CheckMakeErrorLines(recipes map[string][]int, d *Doc) []Problem {
+	var out []Problem
+	for _, b := range d.Blocks {
+		for i, l := range strings.Split(b.Text, "\n") {
+			for _, m := range makeErrorLine.FindAllStringSubmatch(l, -1) {
+				found := false
+				for _, n := range recipes[m[2]] {
+					if fmt.Sprint(n) == m[1] {
+						found = true
+					}
+				}
+				if !found {
+					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], recipes[m[2]])})
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,217 @@
+package docs
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The fixture repository under testdata/repo has one good document that every
+// check must accept and one bad document per check that it must reject.
+var fixtureRoot = filepath.Join("testdata", "repo")
+
+func loadFixture(t *testing.T, rel string) *Doc {
+	t.Helper()
+	d, err := Load(fixtureRoot, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// runAll applies every check to one fixture document.
+func runAll(t *testing.T, d *Doc) map[string][]Problem {
+	t.Helper()
+	targets, err := MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipes, err := RecipeLines(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &HelpCache{Root: mustAbs(t, fixtureRoot)}
+	return map[string][]Problem{
+		"makeerr": CheckMakeErrorLines(recipes, d),
+		"links":   CheckLinks(fixtureRoot, d),
+		"paths":   CheckPaths(fixtureRoot, d),
+		"make":    CheckMakeTargets(targets, d),
+		"flags":   CheckScriptFlags(h, d),
+		"shell":   CheckShellBlocks(d),
+		"mermaid": CheckMermaid(d),
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestGoodFixturePassesEveryCheck(t *testing.T) {
+	for _, rel := range []string{"README.md", "docs/good.md"} {
+		for check, problems := range runAll(t, loadFixture(t, rel)) {
+			for _, p := range problems {
+				t.Errorf("%s check: false positive: %s", check, p)
+			}
+		}
+	}
+}
+
+// Each bad fixture must make its own check report every listed finding, and
+// must leave the other checks quiet, so a finding is never an accident of
+// another check.
+func TestBadFixturesAreRejected(t *testing.T) {
+	cases := []struct {
+		file, check string
+		want        []string
+	}{
+		{"docs/bad-links.md", "links", []string{
+			"no-such-file.md does not exist",
+			"no heading or anchor #no-such-heading in docs/good.md",
+			"no heading or anchor #nowhere",
+			"leaves the repository",
+			"missing-ref.md does not exist",
+		}},
+		{"docs/bad-paths.md", "paths", []string{
+			"`scripts/lib/missing.bash` does not exist",
+			"`configs/missing.conf` does not exist",
+		}},
+		{"docs/bad-make.md", "make", []string{
+			"`make deploy`: no such target",
+			"`make nonexistent`: no such target",
+			"docs/bad-make.md:9: `make wrapped-target`: no such target",
+		}},
+		{"docs/bad-flags.md", "flags", []string{
+			"`scripts/tool.sh --force`: flag not in the script's --help",
+			"script `scripts/missing.sh` does not exist",
+			"`scripts/tool.sh --really`: flag not in the script's --help",
+			"`scripts/broken-help.sh --help` failed",
+		}},
+		{"docs/bad-make-error.md", "makeerr", []string{
+			"line 4 of the Makefile is not a recipe line of build",
+			"line 9 of the Makefile is not a recipe line of nosuch",
+		}},
+		{"docs/bad-shell.md", "shell", []string{
+			"bash block does not parse",
+			"console block does not parse",
+			"sh block does not parse",
+			"console block without a \"$ \" prompt",
+		}},
+		{"docs/bad-mermaid.md", "mermaid", []string{
+			`starts with "flowchat LR", not a known diagram type`,
+			`unclosed '['`,
+			`unmatched ')'`,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.check, func(t *testing.T) {
+			all := runAll(t, loadFixture(t, c.file))
+			var got []string
+			for _, p := range all[c.check] {
+				got = append(got, p.String())
+			}
+			joined := strings.Join(got, "\n")
+			for _, w := range c.want {
+				if !strings.Contains(joined, w) {
+					t.Errorf("%s: %s check did not report %q; it reported:\n%s", c.file, c.check, w, joined)
+				}
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("%s: %s check reported %d problems, want %d:\n%s", c.file, c.check, len(got), len(c.want), joined)
+			}
+			for check, problems := range all {
+				if check == c.check {
+					continue
+				}
+				for _, p := range problems {
+					// bad-flags names scripts/missing.sh in backticks: the paths check rightly fires too.
+					if c.check == "flags" && check == "paths" && strings.Contains(p.Msg, "scripts/missing.sh") {
+						continue
+					}
+					t.Errorf("%s: unrelated %s check fired: %s", c.file, check, p)
+				}
+			}
+		})
+	}
+}
+
+func TestSlugFollowsGitHubRules(t *testing.T) {
+	cases := map[string]string{
+		"Quick start":                       "quick-start",
+		"Upgrade & Rollback":                "upgrade--rollback",
+		"`bootc upgrade --download-only`":   "bootc-upgrade---download-only",
+		"/etc: the three-way merge":         "etc-the-three-way-merge",
+		"What is **bootc**?":                "what-is-bootc",
+		"Step 3 — build the image":          "step-3--build-the-image",
+		"[Links](x.md) in headings":         "links-in-headings",
+		"snake_case stays":                  "snake_case-stays",
+		"012. Runbook: disk full (/var, /)": "012-runbook-disk-full-var-",
+		"Ünïcode letters stay":              "ünïcode-letters-stay",
+		"Make targets (`make help`) ":       "make-targets-make-help",
+	}
+	for in, want := range cases {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAnchorsNumberRepeatedHeadings(t *testing.T) {
+	a := Anchors("# A\n## Setup\n```\n# not a heading\n```\n## Setup\n## Setup\n<a id=\"custom\"></a>\n")
+	for _, want := range []string{"a", "setup", "setup-1", "setup-2", "custom"} {
+		if !a[want] {
+			t.Errorf("anchor %q missing from %v", want, a)
+		}
+	}
+	if a["not-a-heading"] {
+		t.Error("a # line inside a fenced block became an anchor")
+	}
+}
+
+func TestSplitCommands(t *testing.T) {
+	got := splitCommands(`sudo make build IMAGE="a b" && scripts/x.sh --yes | tee log # make nope`)
+	want := [][]string{{"sudo", "make", "build", "IMAGE=a b"}, {"scripts/x.sh", "--yes"}, {"tee", "log"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if strings.Join(got[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("command %d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestRecipeLines(t *testing.T) {
+	recipes, err := RecipeLines(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"help": "[6]", "build": "[9]", "os-apply": "[15]", "os-rollback": "[15]"}
+	for target, lines := range want {
+		if got := fmt.Sprint(recipes[target]); got != lines {
+			t.Errorf("recipe lines of %s = %s, want %s", target, got, lines)
+		}
+	}
+}
+
+func TestMakeTargetsParsing(t *testing.T) {
+	targets, err := MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"help", "build", "os-apply", "os-rollback", "FORCE"} {
+		if !targets[want] {
+			t.Errorf("target %q not found in %v", want, targets)
+		}
+	}
+	for _, bad := range []string{"IMAGE", "output/%", "@echo"} {
+		if targets[bad] {
+			t.Errorf("%q wrongly parsed as a target", bad)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package docs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"bootc-testboot/test/harness"
+)
+
+// docSet is the brief's table of learning docs: every one must exist.
+var docSet = []string{
+	"000-architecture-overview.md",
+	"001-what-is-bootc.md",
+	"002-architecture-and-ostree.md",
+	"003-filesystem-layout.md",
+	"004-building-bootc-images.md",
+	"005-users-groups-ssh.md",
+	"006-secrets-management.md",
+	"007-bootc-image-builder.md",
+	"008-upgrade-and-rollback.md",
+	"009-registries-and-offline.md",
+	"010-relationships.md",
+	"011-poc-walkthrough.md",
+	"012-runbook.md",
+}
+
+func loadAll(t *testing.T) []*Doc {
+	t.Helper()
+	files, err := DocFiles(harness.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []*Doc
+	for _, f := range files {
+		d, err := Load(harness.Root(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+func report(t *testing.T, problems []Problem) {
+	t.Helper()
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+func TestDocSetComplete(t *testing.T) {
+	for _, name := range docSet {
+		if _, err := os.Stat(harness.Path("docs", name)); err != nil {
+			t.Errorf("docs/%s is missing", name)
+		}
+	}
+	if _, err := os.Stat(harness.Path("README.md")); err != nil {
+		t.Error("README.md is missing")
+	}
+}
+
+// The README links every learning doc, so a reader can reach each one.
+func TestReadmeLinksEveryDoc(t *testing.T) {
+	d, err := Load(harness.Root(), "README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := map[string]bool{}
+	for _, l := range d.Prose {
+		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
+			linked[filepath.Clean(linkTarget(m[2]))] = true
+		}
+	}
+	for _, name := range docSet {
+		if !linked[filepath.Join("docs", name)] {
+			t.Errorf("README.md does not link docs/%s", name)
+		}
+	}
+}
+
+func TestLinksAndAnchorsResolve(t *testing.T) {
+	for _, d := range loadAll(t) {
+		report(t, CheckLinks(harness.Root(), d))
+	}
+}
+
+func TestRepositoryPathsExist(t *testing.T) {
+	for _, d := range loadAll(t) {
+		report(t, CheckPaths(harness.Root(), d))
+	}
+}
+
+func TestMakeTargetsExist(t *testing.T) {
+	targets, err := MakeTargets(harness.Path("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range loadAll(t) {
+		report(t, CheckMakeTargets(targets, d))
+	}
+}
+
+func TestMakeErrorLinesPointAtRecipes(t *testing.T) {
+	recipes, err := RecipeLines(harness.Path("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range loadAll(t) {
+		report(t, CheckMakeErrorLines(recipes, d))
+	}
+}
+
+func TestScriptFlagsAreAccepted(t *testing.T) {
+	harness.Require(t, "bash")
+	h := &HelpCache{Root: harness.Root()}
+	for _, d := range loadAll(t) {
+		report(t, CheckScriptFlags(h, d))
+	}
+}
+
+func TestShellBlocksParse(t *testing.T) {
+	harness.Require(t, "bash")
+	for _, d := range loadAll(t) {
+		report(t, CheckShellBlocks(d))
+	}
+}
+
+func TestMermaidBlocksWellFormed(t *testing.T) {
+	for _, d := range loadAll(t) {
+		report(t, CheckMermaid(d))
+	}
+}
+
+// The checks above pass vacuously if the parser stops seeing what they check;
+// the docs contain each kind of item, so each count must be positive.
+func TestChecksSeeTheDocs(t *testing.T) {
+	counts := map[string]int{}
+	for _, d := range loadAll(t) {
+		for _, b := range d.Blocks {
+			switch {
+			case b.Lang == "mermaid":
+				counts["mermaid blocks"]++
+			case isShell(b.Lang):
+				counts["shell blocks"]++
+			}
+		}
+		for _, c := range Commands(d) {
+			for i, w := range c.Words {
+				if w == "make" && i+1 < len(c.Words) {
+					counts["make commands"]++
+				}
+				if rel, _ := scriptOf(harness.Root(), w); rel != "" {
+					counts["script commands"]++
+				}
+			}
+		}
+		for _, s := range d.Spans {
+			if repoPath.MatchString(s.Text) {
+				counts["repository paths"]++
+			}
+		}
+		for _, l := range d.Prose {
+			counts["links"] += len(inlineLink.FindAllString(l.Text, -1))
+		}
+	}
+	for _, kind := range []string{"mermaid blocks", "shell blocks", "make commands", "script commands", "repository paths", "links"} {
+		if counts[kind] == 0 {
+			t.Errorf("no %s found in the docs: the parser is broken", kind)
+		}
+		t.Logf("%s: %d", kind, counts[kind])
+	}
+}

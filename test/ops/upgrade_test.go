@@ -1,0 +1,401 @@
+package ops
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"bootc-testboot/test/harness"
+)
+
+var (
+	v0 = harness.Digest("v0")
+	v1 = harness.Digest("v1")
+	v2 = harness.Digest("v2")
+)
+
+func TestStatusSummarisesDeployments(t *testing.T) {
+	d := newHost(t)
+	h := d.Bootc(t)
+	h.Status.Staged = harness.Entry(harness.Img("v2"))
+	h.Status.Staged.DownloadOnly = true
+	h.Status.Booted.CachedUpdate = harness.Img("v2")
+	d.SetBootc(t, h)
+	r := d.Run(t, "upgrade-os.sh", "status")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	for _, want := range []string{
+		"image:     " + harness.DefaultRef,
+		"booted:    " + v1 + " (version v1, built 2026-01-02T03:04:05Z)",
+		"staged:    " + v2 + " (version v2",
+		"download-only: applied only by \"upgrade-os.sh apply\"",
+		"rollback:  " + v0 + " (version v0",
+		"update:    " + v2,
+	} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	noMutation(t, d)
+}
+
+func TestStatusNothingStagedNoRollback(t *testing.T) {
+	d := harness.NewDoubles(t)
+	d.SetBootc(t, harness.BootcHost(harness.Img("v1")))
+	r := d.Run(t, "upgrade-os.sh", "status")
+	for _, want := range []string{"staged:    none", "rollback:  none", "update:    unknown"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.Output())
+		}
+	}
+}
+
+func TestStatusJSONIsBootcDocument(t *testing.T) {
+	d := newHost(t)
+	r := d.Run(t, "upgrade-os.sh", "status", "--json")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	var h harness.Host
+	if err := json.Unmarshal([]byte(r.Stdout), &h); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.Stdout)
+	}
+	if h.APIVersion != "org.containers.bootc/v1" || h.Status.Booted.Image.ImageDigest != v1 {
+		t.Errorf("unexpected document: %s", r.Stdout)
+	}
+	if len(harness.Find(r.Calls, "bootc", "status", "--format=json", "--format-version=1")) != 1 {
+		t.Errorf("status not read as JSON v1:\n%s", harness.FormatCalls(r.Calls))
+	}
+}
+
+func TestNotABootcHost(t *testing.T) {
+	for _, action := range []string{"status", "check", "download", "apply"} {
+		t.Run(action, func(t *testing.T) {
+			d := harness.NewDoubles(t)
+			d.SetBootc(t, harness.NotBootcHost())
+			args := []string{action}
+			if action == "apply" {
+				args = append(args, "--yes")
+			}
+			r := d.Run(t, "upgrade-os.sh", args...)
+			errorLine(t, r, 1, "not booted via bootc")
+			noMutation(t, d)
+		})
+	}
+}
+
+func TestMalformedStatusJSON(t *testing.T) {
+	d := harness.NewDoubles(t)
+	d.Set(t, "bootc/status.json", `{"apiVersion": "org.containers.bootc/v1", "status": {`)
+	r := d.Run(t, "upgrade-os.sh", "status")
+	errorLine(t, r, 1, "bootc status did not print a status document")
+	noMutation(t, d)
+}
+
+func TestCheckUpToDate(t *testing.T) {
+	d := newHost(t)
+	d.SetRegistry(t, harness.Img("v1"))
+	r := d.Run(t, "upgrade-os.sh", "check")
+	if r.ExitCode != 0 || lastLine(r.Stdout) != "up to date" {
+		t.Fatalf("exit %d, want 0 and 'up to date'\n%s", r.ExitCode, r.Output())
+	}
+	if len(harness.Find(r.Calls, "bootc", "upgrade", "--check")) != 1 {
+		t.Errorf("no bootc upgrade --check:\n%s", harness.FormatCalls(r.Calls))
+	}
+	noMutation(t, d)
+}
+
+func TestCheckUpdateAvailable(t *testing.T) {
+	d := newHost(t)
+	r := d.Run(t, "upgrade-os.sh", "check")
+	if r.ExitCode != 10 {
+		t.Fatalf("exit %d, want 10 (update available)\n%s", r.ExitCode, r.Output())
+	}
+	for _, want := range []string{"booted:    " + v1 + " (version v1", "available: " + v2 + " (version v2", "update available"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	// The answer comes from the status document bootc updated, not from its text.
+	if got := d.Bootc(t).Status.Booted.CachedUpdate; got == nil || got.ImageDigest != v2 {
+		t.Errorf("cachedUpdate not set by the check: %+v", got)
+	}
+	if d.Bootc(t).Status.Staged != nil {
+		t.Error("check staged something")
+	}
+	noMutation(t, d)
+	if len(harness.Find(r.Calls, "logger", "--tag", "bootc-testboot/upgrade-os.sh")) == 0 {
+		t.Errorf("check not logged to the journal:\n%s", harness.FormatCalls(r.Calls))
+	}
+}
+
+func TestCheckFailsWhenRegistryUnreachable(t *testing.T) {
+	d := newHost(t)
+	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: Creating importer: failed to invoke method OpenImage: pinging container registry ghcr.io: connection refused")
+	r := d.Run(t, "upgrade-os.sh", "check")
+	lastErrorLine(t, r, 1, "bootc upgrade --check failed")
+	if !strings.Contains(r.Stderr, "connection refused") {
+		t.Errorf("bootc's own error not shown:\n%s", r.Stderr)
+	}
+	noMutation(t, d)
+}
+
+func TestDownloadStagesLockedAndRecordsDigest(t *testing.T) {
+	d := newHost(t)
+	r := d.Run(t, "upgrade-os.sh", "download")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	st := d.Bootc(t).Status.Staged
+	if st == nil || st.Image.ImageDigest != v2 || !st.DownloadOnly {
+		t.Fatalf("want v2 staged download-only, got %+v", st)
+	}
+	if got := strings.TrimSpace(readFile(t, stateFile(d, "expected-digest"))); got != v2 {
+		t.Errorf("expected-digest = %q, want %q", got, v2)
+	}
+	if !strings.Contains(r.Stderr, "a reboot before 'upgrade-os.sh apply' discards this download") {
+		t.Errorf("no warning about reboots:\n%s", r.Stderr)
+	}
+	// The check comes first: the digest is judged before anything is downloaded.
+	var order []string
+	for _, c := range r.Calls {
+		if c.Tool == "bootc" && len(c.Args) > 0 && c.Args[0] == "upgrade" {
+			order = append(order, c.String())
+		}
+	}
+	if strings.Join(order, ",") != "bootc upgrade --check,bootc upgrade --download-only" {
+		t.Errorf("bootc upgrade calls: %q", order)
+	}
+	for _, c := range r.Calls {
+		if c.Has("bootc", "--apply") || c.Tool == "systemd-run" || c.Tool == "reboot" || c.Has("systemctl", "reboot") {
+			t.Errorf("download must not reboot: %s", c)
+		}
+	}
+}
+
+func TestDownloadWhenUpToDateDoesNothing(t *testing.T) {
+	d := newHost(t)
+	d.SetRegistry(t, harness.Img("v1"))
+	r := d.Run(t, "upgrade-os.sh", "download")
+	if r.ExitCode != 0 || lastLine(r.Stdout) != "up to date" {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	noMutation(t, d)
+}
+
+func TestDownloadTwiceDownloadsOnce(t *testing.T) {
+	d := newHost(t)
+	d.Run(t, "upgrade-os.sh", "download")
+	r := d.Run(t, "upgrade-os.sh", "download")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	if n := len(harness.Find(r.Calls, "bootc", "upgrade", "--download-only")); n != 0 {
+		t.Errorf("second download pulled again (%d calls)", n)
+	}
+}
+
+func TestDownloadOnOldBootc(t *testing.T) {
+	d := newHost(t)
+	d.SetBootcVersion(t, "1.10.0")
+	r := d.Run(t, "upgrade-os.sh", "download")
+	errorLine(t, r, 1, "--download-only needs bootc >= 1.12.0")
+	if !strings.Contains(r.Stderr, "'bootc upgrade' stages the update for the next reboot") {
+		t.Errorf("no advice for old hosts:\n%s", r.Stderr)
+	}
+	noMutation(t, d)
+}
+
+func TestDownloadRefusesBadDigest(t *testing.T) {
+	d := newHost(t)
+	d.Set(t, "../var-lib-bootc-testboot/bad-digests", v2+"\t2026-01-01T00:00:00Z\tv2\n")
+	r := d.Run(t, "upgrade-os.sh", "download")
+	lastErrorLine(t, r, 1, "recorded as bad by a rollback")
+	if !strings.Contains(r.Stderr, "--force") {
+		t.Errorf("no hint at --force:\n%s", r.Stderr)
+	}
+	noMutation(t, d)
+	if d.Bootc(t).Status.Staged != nil {
+		t.Error("a bad digest was staged")
+	}
+
+	r = d.Run(t, "upgrade-os.sh", "download", "--force")
+	if r.ExitCode != 0 || d.Bootc(t).Status.Staged == nil {
+		t.Fatalf("--force did not download: exit %d\n%s", r.ExitCode, r.Output())
+	}
+}
+
+func TestDownloadFailureLeavesNothing(t *testing.T) {
+	d := newHost(t)
+	// The check works, the download fails (e.g. disk full).
+	d.SetBootcVersion(t, "1.16.9")
+	r := d.Run(t, "upgrade-os.sh", "check")
+	if r.ExitCode != 10 {
+		t.Fatalf("check: %d", r.ExitCode)
+	}
+	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: Insufficient free space")
+	r = d.Run(t, "upgrade-os.sh", "download")
+	lastErrorLine(t, r, 1, "failed")
+	if exists(stateFile(d, "expected-digest")) {
+		t.Error("expected-digest recorded although nothing was downloaded")
+	}
+}
+
+// stageDownload brings the host to "v2 downloaded".
+func stageDownload(t *testing.T, d *harness.Doubles) {
+	t.Helper()
+	if r := d.Run(t, "upgrade-os.sh", "download"); r.ExitCode != 0 {
+		t.Fatalf("download: exit %d\n%s", r.ExitCode, r.Output())
+	}
+}
+
+func TestApplyRebootsDetachedAndReturns(t *testing.T) {
+	d := newHost(t)
+	stageDownload(t, d)
+	start := time.Now()
+	r := d.RunCmd(t, harness.Cmd{Script: "upgrade-os.sh", Args: []string{"apply", "--yes"}, Timeout: 20 * time.Second})
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Errorf("apply waited for the reboot")
+	}
+	if !strings.Contains(r.Stdout, "verify-instance.sh --expect-digest "+v2) {
+		t.Errorf("no follow-up hint:\n%s", r.Stdout)
+	}
+	units := harness.Find(r.Calls, "systemd-run", "--unit=bootc-testboot-apply", "--collect", "bootc", "upgrade", "--from-downloaded", "--apply")
+	if len(units) != 1 {
+		t.Fatalf("apply not started as a detached unit:\n%s", harness.FormatCalls(r.Calls))
+	}
+	// The detached bootc asks systemd to reboot, as upstream does.
+	d.WaitForCall(t, 10*time.Second, "systemctl", "reboot")
+	if st := d.Bootc(t).Status.Staged; st == nil || st.DownloadOnly {
+		t.Errorf("the staged deployment is still locked: %+v", st)
+	}
+}
+
+func TestApplyNothingStaged(t *testing.T) {
+	d := newHost(t)
+	r := d.Run(t, "upgrade-os.sh", "apply", "--yes")
+	errorLine(t, r, 1, "nothing is staged; run 'upgrade-os.sh download' first")
+	noMutation(t, d)
+}
+
+func TestApplyAsksWithoutYes(t *testing.T) {
+	d := newHost(t)
+	stageDownload(t, d)
+	r := d.RunCmd(t, harness.Cmd{Script: "upgrade-os.sh", Args: []string{"apply"}, Stdin: "y\n"})
+	lastErrorLine(t, r, 1, "refusing without a terminal; pass --yes")
+	if m := harness.Mutations(r.Calls); len(m) != 0 {
+		t.Errorf("apply without confirmation mutated:\n%s", harness.FormatCalls(m))
+	}
+	if st := d.Bootc(t).Status.Staged; st == nil || !st.DownloadOnly {
+		t.Error("the download was unlocked without confirmation")
+	}
+}
+
+func TestApplyRefusesBadOrUnexpectedDigest(t *testing.T) {
+	d := newHost(t)
+	stageDownload(t, d)
+	d.Set(t, "../var-lib-bootc-testboot/bad-digests", v2+"\t2026-01-01T00:00:00Z\tv2\n")
+	r := d.Run(t, "upgrade-os.sh", "apply", "--yes")
+	lastErrorLine(t, r, 1, "recorded as bad by a rollback")
+	if m := harness.Mutations(r.Calls); len(m) != 0 {
+		t.Errorf("mutated:\n%s", harness.FormatCalls(m))
+	}
+
+	d2 := newHost(t)
+	stageDownload(t, d2)
+	d2.Set(t, "../var-lib-bootc-testboot/expected-digest", v0+"\n")
+	r = d2.Run(t, "upgrade-os.sh", "apply", "--yes")
+	lastErrorLine(t, r, 1, "is not the one 'download' recorded")
+	if m := harness.Mutations(r.Calls); len(m) != 0 {
+		t.Errorf("mutated:\n%s", harness.FormatCalls(m))
+	}
+	r = d2.Run(t, "upgrade-os.sh", "apply", "--yes", "--force")
+	if r.ExitCode != 0 {
+		t.Fatalf("--force: exit %d\n%s", r.ExitCode, r.Output())
+	}
+	d2.WaitForCall(t, 10*time.Second, "systemctl", "reboot")
+}
+
+func TestApplyOnOldBootcReboots(t *testing.T) {
+	// bootc < 1.12 stages with a plain `bootc upgrade`; any orderly reboot applies it.
+	d := newHost(t)
+	d.SetBootcVersion(t, "1.10.0")
+	h := d.Bootc(t)
+	h.Status.Staged = harness.Entry(harness.Img("v2"))
+	d.SetBootc(t, h)
+	r := d.Run(t, "upgrade-os.sh", "apply", "--yes")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	if len(harness.Find(r.Calls, "systemd-run", "--unit=bootc-testboot-apply", "systemctl", "reboot")) != 1 {
+		t.Errorf("want a detached systemctl reboot:\n%s", harness.FormatCalls(r.Calls))
+	}
+	if len(harness.Find(r.Calls, "bootc", "--from-downloaded")) != 0 {
+		t.Error("--from-downloaded used on bootc 1.10")
+	}
+	d.WaitForCall(t, 10*time.Second, "systemctl", "reboot")
+}
+
+func TestConcurrentRunsAreRefused(t *testing.T) {
+	for _, args := range [][]string{{"check"}, {"download"}, {"apply", "--yes"}} {
+		t.Run(args[0], func(t *testing.T) {
+			d := newHost(t)
+			holdLock(t, d)
+			r := d.Run(t, "upgrade-os.sh", args...)
+			errorLine(t, r, 3, "another bootc-testboot operation is running")
+			if n := len(harness.Find(r.Calls, "bootc", "upgrade")); n != 0 {
+				t.Errorf("ran bootc upgrade while locked")
+			}
+			noMutation(t, d)
+		})
+	}
+}
+
+func TestUpgradeBadInput(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no action given"},
+		{[]string{"upgrade"}, "unknown action 'upgrade'"},
+		{[]string{"check", "download"}, "one action at a time"},
+		{[]string{"check", "--bogus"}, "unknown option '--bogus'"},
+		{[]string{"--json", "check"}, "--json is for status only"},
+		{[]string{"check", "--yes"}, "--yes is for apply only"},
+		{[]string{"status", "--force"}, "--force is for download and apply only"},
+		{[]string{"$(touch /tmp/testboot-pwned)"}, "unknown action"},
+		{[]string{"apply; reboot"}, "unknown action"},
+		{[]string{""}, "unknown action"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			d := newHost(t)
+			r := d.Run(t, "upgrade-os.sh", c.args...)
+			errorLine(t, r, 2, c.want)
+			if n := len(harness.Find(d.Calls(t), "bootc")); n != 0 {
+				t.Errorf("bad input reached bootc:\n%s", harness.FormatCalls(d.Calls(t)))
+			}
+			noMutation(t, d)
+		})
+	}
+	if exists("/tmp/testboot-pwned") {
+		t.Error("an argument was evaluated")
+	}
+}
+
+func TestUpgradeNotRoot(t *testing.T) {
+	for _, action := range []string{"status", "check", "download", "apply"} {
+		t.Run(action, func(t *testing.T) {
+			d := newHost(t)
+			d.SetUID(t, 1000)
+			r := d.Run(t, "upgrade-os.sh", action)
+			errorLine(t, r, 1, "must run as root")
+			noMutation(t, d)
+		})
+	}
+}

@@ -1,0 +1,330 @@
+// Package workflows checks the GitHub Actions workflows of the repository for
+// the rules GitHub itself does not enforce: every action pinned to a commit, an
+// explicit least-privilege permissions block on every job, no secret expanded
+// into a script or printed, no pull-request run that can publish, and every
+// `make TARGET` a workflow runs exists in the Makefile. actionlint (its own
+// suite) covers syntax, expressions and shellcheck of run: blocks.
+package workflows
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Rule names, as reported in findings.
+const (
+	RulePin         = "pin"
+	RulePermissions = "permissions"
+	RuleSecret      = "secret"
+	RuleMakeTarget  = "make-target"
+	RulePRWrite     = "pr-write"
+)
+
+// Finding is one rule violation at a line of a workflow file.
+type Finding struct {
+	File string
+	Line int
+	Rule string
+	Msg  string
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: [%s] %s", f.File, f.Line, f.Rule, f.Msg)
+}
+
+var (
+	actionRef     = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@([^@\s]+)$`)
+	commitSHA     = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	dockerDigest  = regexp.MustCompile(`^docker://[^@\s]+@sha256:[0-9a-f]{64}$`)
+	versionNote   = regexp.MustCompile(`^#\s*v\d+(\.\d+)*\b`)
+	expression    = regexp.MustCompile(`\$\{\{(.*?)\}\}`)
+	secretExpr    = regexp.MustCompile(`\bsecrets\.|\bsecrets\[|\bgithub\.token\b`)
+	printCommand  = regexp.MustCompile(`(^|[\s;&|(])(echo|printf|print|cat|tee|logger)\b`)
+	hereStrings   = regexp.MustCompile(`<<<\s*("[^"]*"|'[^']*'|\S+)`)
+	makeTargetDef = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_.-]*(?:\s+[A-Za-z0-9_][A-Za-z0-9_.-]*)*)\s*::?(?:[^=]|$)`)
+)
+
+// MakeTargets returns the explicit targets of a Makefile: names at the start
+// of a rule line. Pattern rules, targets built from variables and special
+// targets (.PHONY) are not callable by name and are left out.
+func MakeTargets(makefile string) (map[string]bool, error) {
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return nil, err
+	}
+	targets := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "\t") {
+			continue
+		}
+		if m := makeTargetDef.FindStringSubmatch(line); m != nil {
+			for _, name := range strings.Fields(m[1]) {
+				targets[name] = true
+			}
+		}
+	}
+	return targets, sc.Err()
+}
+
+// CheckFile parses one workflow file and applies every rule.
+func CheckFile(path string, targets map[string]bool) ([]Finding, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Check(filepath.Base(path), data, targets)
+}
+
+// Check applies every rule to the workflow in data; name labels the findings.
+func Check(name string, data []byte, targets map[string]bool) ([]Finding, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: not a workflow (top level is not a mapping)", name)
+	}
+	c := &checker{file: name, targets: targets}
+	c.workflow(doc.Content[0])
+	sort.SliceStable(c.findings, func(i, j int) bool { return c.findings[i].Line < c.findings[j].Line })
+	return c.findings, nil
+}
+
+type checker struct {
+	file     string
+	targets  map[string]bool
+	findings []Finding
+}
+
+func (c *checker) add(n *yaml.Node, rule, format string, args ...any) {
+	c.findings = append(c.findings, Finding{c.file, n.Line, rule, fmt.Sprintf(format, args...)})
+}
+
+// get returns the key and value nodes of key in a mapping, or nils.
+func get(m *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+func (c *checker) workflow(root *yaml.Node) {
+	onKey, on := get(root, "on")
+	if on == nil {
+		// YAML 1.1 readers turn a bare `on` into true; yaml.v3 keeps the string.
+		onKey, on = get(root, "true")
+	}
+	prTriggered := triggeredByPR(on)
+
+	permKey, perms := get(root, "permissions")
+	switch {
+	case perms == nil:
+		c.add(root, RulePermissions, "no top-level permissions: set `permissions: {}` (or contents: read) and grant more per job")
+	default:
+		if w := writeScopes(perms); len(w) > 0 {
+			c.add(permKey, RulePermissions, "top-level permissions grant %s: grant write access per job, only where needed", strings.Join(w, ", "))
+		}
+	}
+
+	secretEnv := map[string]bool{}
+	collectSecretEnv(root, secretEnv)
+
+	_, jobs := get(root, "jobs")
+	if jobs == nil || jobs.Kind != yaml.MappingNode {
+		c.add(root, RulePermissions, "workflow has no jobs")
+		return
+	}
+	for i := 0; i+1 < len(jobs.Content); i += 2 {
+		name, job := jobs.Content[i], jobs.Content[i+1]
+		c.job(name, job, prTriggered, onKey, copySet(secretEnv))
+	}
+}
+
+func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey *yaml.Node, secretEnv map[string]bool) {
+	permKey, perms := get(job, "permissions")
+	if perms == nil {
+		c.add(name, RulePermissions, "job %q has no permissions block: list exactly what it needs", name.Value)
+	} else if prTriggered {
+		for _, scope := range writeScopes(perms) {
+			if scope == "packages" || scope == "id-token" || scope == "attestations" || scope == "contents" || scope == "write-all" {
+				c.add(permKey, RulePRWrite, "job %q grants %s: write in a workflow triggered by pull requests (line %d); publishing belongs to pushes to main", name.Value, scope, onKey.Line)
+			}
+		}
+	}
+	if k, uses := get(job, "uses"); uses != nil {
+		c.uses(k, uses)
+	}
+	collectSecretEnv(job, secretEnv)
+	_, steps := get(job, "steps")
+	if steps == nil || steps.Kind != yaml.SequenceNode {
+		return
+	}
+	for _, step := range steps.Content {
+		env := copySet(secretEnv)
+		collectSecretEnv(step, env)
+		if k, uses := get(step, "uses"); uses != nil {
+			c.uses(k, uses)
+		}
+		if _, run := get(step, "run"); run != nil {
+			c.run(run, env)
+		}
+	}
+}
+
+// uses: an action must be pinned to a full commit SHA with its version in a
+// comment, so a moved tag cannot change what runs and Dependabot can update it.
+func (c *checker) uses(key, v *yaml.Node) {
+	ref := v.Value
+	switch {
+	case strings.HasPrefix(ref, "./"):
+		return
+	case strings.HasPrefix(ref, "docker://"):
+		if !dockerDigest.MatchString(ref) {
+			c.add(v, RulePin, "%s: pin the container image by digest (docker://IMAGE@sha256:...)", ref)
+		}
+		return
+	}
+	m := actionRef.FindStringSubmatch(ref)
+	if m == nil {
+		c.add(v, RulePin, "%s: not an OWNER/REPO@REF action reference", ref)
+		return
+	}
+	if !commitSHA.MatchString(m[2]) {
+		c.add(v, RulePin, "%s: pin to a full 40-hex commit SHA with the version in a comment (`@<sha> # vX.Y.Z`), not %q", ref, m[2])
+		return
+	}
+	comment := strings.TrimSpace(v.LineComment)
+	if comment == "" {
+		comment = strings.TrimSpace(key.LineComment)
+	}
+	if !versionNote.MatchString(comment) {
+		c.add(v, RulePin, "%s: add the version the SHA stands for as a comment (`# vX.Y.Z`)", ref)
+	}
+}
+
+// run: secrets never enter the script text (they would be part of the shell's
+// command line and of any error message) and are never printed; make targets exist.
+func (c *checker) run(run *yaml.Node, secretEnv map[string]bool) {
+	script := run.Value
+	base := run.Line
+	if run.Style == yaml.LiteralStyle || run.Style == yaml.FoldedStyle {
+		base++ // the script starts on the line after `run: |`
+	}
+	for i, line := range strings.Split(script, "\n") {
+		at := &yaml.Node{Line: base + i}
+		for _, m := range expression.FindAllStringSubmatch(line, -1) {
+			if secretExpr.MatchString(m[1]) {
+				c.add(at, RuleSecret, "secret expression %s inside a run script: pass it through env: and read it from stdin or the tool's own variable", strings.TrimSpace(m[0]))
+			}
+		}
+		for name := range secretEnv {
+			if !refersTo(line, name) {
+				continue
+			}
+			if printCommand.MatchString(line) {
+				c.add(at, RuleSecret, "run script prints $%s, which holds a secret", name)
+			} else if !refersTo(hereStrings.ReplaceAllString(line, ""), name) {
+				continue // fed on stdin: never on a command line
+			} else {
+				c.add(at, RuleSecret, "run script puts $%s, which holds a secret, on a command line: feed it on stdin (<<<) or let the tool read its own variable", name)
+			}
+		}
+	}
+	for _, cmd := range makeCommands(script) {
+		if cmd.otherMakefile {
+			continue
+		}
+		for _, t := range cmd.targets {
+			if !c.targets[t] {
+				c.add(&yaml.Node{Line: base + cmd.line}, RuleMakeTarget, "`make %s`: the Makefile has no target %q", t, t)
+			}
+		}
+	}
+}
+
+func refersTo(line, name string) bool {
+	re := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(name) + `\b`)
+	return re.MatchString(line)
+}
+
+// collectSecretEnv adds the names of env: entries of node whose value comes
+// from a secret (or the workflow token).
+func collectSecretEnv(node *yaml.Node, into map[string]bool) {
+	_, env := get(node, "env")
+	if env == nil || env.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(env.Content); i += 2 {
+		for _, m := range expression.FindAllStringSubmatch(env.Content[i+1].Value, -1) {
+			if secretExpr.MatchString(m[1]) {
+				into[env.Content[i].Value] = true
+			}
+		}
+	}
+}
+
+func copySet(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func triggeredByPR(on *yaml.Node) bool {
+	if on == nil {
+		return false
+	}
+	isPR := func(s string) bool { return s == "pull_request" || s == "pull_request_target" }
+	switch on.Kind {
+	case yaml.ScalarNode:
+		return isPR(on.Value)
+	case yaml.SequenceNode:
+		for _, n := range on.Content {
+			if isPR(n.Value) {
+				return true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i < len(on.Content); i += 2 {
+			if isPR(on.Content[i].Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeScopes lists the scopes a permissions node grants write access to.
+func writeScopes(perms *yaml.Node) []string {
+	switch perms.Kind {
+	case yaml.ScalarNode:
+		if perms.Value == "write-all" {
+			return []string{"write-all"}
+		}
+	case yaml.MappingNode:
+		var out []string
+		for i := 0; i+1 < len(perms.Content); i += 2 {
+			if perms.Content[i+1].Value == "write" {
+				out = append(out, perms.Content[i].Value)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package workflows
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"bootc-testboot/test/harness"
+
+	"gopkg.in/yaml.v3"
+)
+
+func repoTargets(t *testing.T) map[string]bool {
+	t.Helper()
+	targets, err := MakeTargets(harness.Path("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return targets
+}
+
+func workflowFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"*.yml", "*.yaml"} {
+		m, err := filepath.Glob(harness.Path(".github", "workflows", pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// The repository's own workflows pass every rule.
+func TestRepositoryWorkflows(t *testing.T) {
+	targets := repoTargets(t)
+	files := workflowFiles(t)
+	names := map[string]bool{}
+	for _, f := range files {
+		names[filepath.Base(f)] = true
+		findings, err := CheckFile(f, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range findings {
+			t.Errorf("%s", fd)
+		}
+	}
+	for _, want := range []string{"ci.yml", "publish.yml", "ami.yml"} {
+		if !names[want] {
+			t.Errorf(".github/workflows/%s is missing", want)
+		}
+	}
+}
+
+// The workflows stay thin: the project's work happens in make targets and
+// scripts that `make test` exercises too.
+func TestWorkflowsRunProjectTargets(t *testing.T) {
+	want := map[string][]string{
+		"ci.yml":      {"lint", "build", "boot-test", "bash .ci/run"},
+		"publish.yml": {"build", "push"},
+		"ami.yml":     {"ami"},
+	}
+	for file, calls := range want {
+		data, err := os.ReadFile(harness.Path(".github", "workflows", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wf struct {
+			Jobs map[string]struct {
+				Steps []struct {
+					Run string `yaml:"run"`
+				} `yaml:"steps"`
+			} `yaml:"jobs"`
+		}
+		if err := yaml.Unmarshal(data, &wf); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		var scripts []string
+		for _, job := range wf.Jobs {
+			for _, step := range job.Steps {
+				scripts = append(scripts, step.Run)
+				for _, c := range makeCommands(step.Run) {
+					for _, target := range c.targets {
+						seen[target] = true
+					}
+				}
+			}
+		}
+		for _, c := range calls {
+			if strings.Contains(c, " ") {
+				if !strings.Contains(strings.Join(scripts, "\n"), c) {
+					t.Errorf("%s does not run %q", file, c)
+				}
+			} else if !seen[c] {
+				t.Errorf("%s does not run `make %s` (runs: %v)", file, c, keys(seen))
+			}
+		}
+	}
+}
+
+func TestMakeTargetsOfRepositoryMakefile(t *testing.T) {
+	targets := repoTargets(t)
+	for _, want := range []string{"help", "apps", "build", "push", "test", "lint", "boot-test", "ami", "verify", "clean"} {
+		if !targets[want] {
+			t.Errorf("target %q not parsed from the Makefile (got %v)", want, keys(targets))
+		}
+	}
+	for _, never := range []string{".PHONY", "FORCE:", "$(BIN_DIR)/%", "SHELL", "REGISTRY"} {
+		if targets[never] {
+			t.Errorf("%q parsed as a target", never)
+		}
+	}
+}
+
+func TestMakeTargetsFixture(t *testing.T) {
+	targets, err := MakeTargets(filepath.Join("testdata", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(keys(targets), " "), "apps build test"; got != want {
+		t.Fatalf("targets = %q, want %q", got, want)
+	}
+}
+
+// Every rule fires on a small bad workflow, and only that rule; the good
+// fixture, which uses the same constructs correctly, passes.
+func TestRulesFireOnBadFixtures(t *testing.T) {
+	targets, err := MakeTargets(filepath.Join("testdata", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		file      string
+		rule      string
+		count     int
+		line      int
+		msgPrefix string
+	}{
+		{"good.yml", "", 0, 0, ""},
+		{"bad-unpinned.yml", RulePin, 1, 10, "actions/checkout@v6"},
+		{"bad-unpinned-nocomment.yml", RulePin, 2, 10, "actions/checkout@de0fac2e"},
+		{"bad-permissions.yml", RulePermissions, 1, 5, `job "test" has no permissions`},
+		{"bad-toplevel-permissions.yml", RulePermissions, 1, 3, "top-level permissions grant contents"},
+		{"bad-secret-echo.yml", RuleSecret, 1, 10, "secret expression ${{ secrets.API_TOKEN }}"},
+		{"bad-secret-env-echo.yml", RuleSecret, 1, 13, "run script prints $API_TOKEN"},
+		{"bad-secret-cli.yml", RuleSecret, 1, 12, "run script puts $PASSWORD"},
+		{"bad-make-target.yml", RuleMakeTarget, 1, 12, "`make deploy`"},
+		{"bad-pr-write.yml", RulePRWrite, 1, 7, `job "publish" grants packages: write`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			findings, err := CheckFile(filepath.Join("testdata", tc.file), targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(findings) != tc.count {
+				t.Fatalf("got %d findings, want %d:\n%s", len(findings), tc.count, join(findings))
+			}
+			for _, f := range findings {
+				if f.Rule != tc.rule {
+					t.Errorf("finding from rule %q, want only %q: %s", f.Rule, tc.rule, f)
+				}
+			}
+			if tc.count > 0 {
+				f := findings[0]
+				if f.Line != tc.line || !strings.HasPrefix(f.Msg, tc.msgPrefix) {
+					t.Errorf("first finding = %s\nwant line %d, message starting %q", f, tc.line, tc.msgPrefix)
+				}
+			}
+		})
+	}
+}
+
+func TestMakeCommandParsing(t *testing.T) {
+	cases := map[string][]string{
+		"make":                            nil,
+		"make test":                       {"test"},
+		"sudo -E make -s build VERSION=1": {"build"},
+		"sudo --preserve-env=PATH env A=1 make -j 4 test lint": {"test", "lint"},
+		"CI=true make boot-test BOOT_BASE_IMAGE=\"a b\"":       {"boot-test"},
+		"out=$(make -s ami | tail -n1)":                        {"ami"},
+		"make push && make verify; echo make nope":             {"push", "verify"},
+		"make \\\n  build \\\n  X=1":                           {"build"},
+		"# make commented\necho 'make quoted'":                 {},
+		"make test >out.log 2>&1":                              {"test"},
+		"time make bench":                                      {"bench"},
+	}
+	for script, want := range cases {
+		var got []string
+		for _, c := range makeCommands(script) {
+			got = append(got, c.targets...)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("makeCommands(%q) targets = %q, want %q", script, got, want)
+		}
+	}
+	if calls := makeCommands("make -C apps/hello test"); len(calls) != 1 || !calls[0].otherMakefile {
+		t.Errorf("make -C must be marked as another Makefile: %+v", calls)
+	}
+}
+
+// Dependabot watches the actions, every Go module and the base image.
+func TestDependabotCoversEveryEcosystem(t *testing.T) {
+	data, err := os.ReadFile(harness.Path(".github", "dependabot.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Version int `yaml:"version"`
+		Updates []struct {
+			Ecosystem   string   `yaml:"package-ecosystem"`
+			Directory   string   `yaml:"directory"`
+			Directories []string `yaml:"directories"`
+		} `yaml:"updates"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != 2 {
+		t.Errorf("dependabot.yml version = %d, want 2", cfg.Version)
+	}
+	dirs := map[string]map[string]bool{}
+	for _, u := range cfg.Updates {
+		if dirs[u.Ecosystem] == nil {
+			dirs[u.Ecosystem] = map[string]bool{}
+		}
+		for _, d := range append(u.Directories, u.Directory) {
+			if d != "" {
+				dirs[u.Ecosystem][strings.TrimSuffix(d, "/")] = true
+			}
+		}
+	}
+	if len(dirs["github-actions"]) == 0 {
+		t.Error("no github-actions entry")
+	}
+	mods, err := filepath.Glob(harness.Path("*", "*", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods = append(mods, harness.Path("test", "go.mod"))
+	for _, m := range mods {
+		rel, _ := filepath.Rel(harness.Root(), filepath.Dir(m))
+		if strings.HasPrefix(rel, "test/") {
+			continue // fixtures inside test/ are not modules of the product
+		}
+		if !dirs["gomod"]["/"+filepath.ToSlash(rel)] {
+			t.Errorf("Go module /%s has no gomod entry in dependabot.yml", rel)
+		}
+	}
+	if _, err := os.Stat(harness.Path("Containerfile")); err == nil && !dirs["docker"]["/"] && !dirs["docker"][""] {
+		t.Error("the Containerfile's base image (docker ecosystem, directory /) is not watched")
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func join(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.String() + "\n")
+	}
+	return b.String()
+}
