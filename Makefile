@@ -37,6 +37,8 @@ AMI_NAME    ?=
 AMI_IMAGE   ?= $(IMAGE):$(VERSION)
 # user@ip of an instance; empty means "this machine".
 HOST        ?=
+# Extra flags for verify-instance.sh, e.g. --expect-version 1.4.0 --json
+VERIFY_ARGS ?=
 
 export VERSION REVISION SOURCE_DATE_EPOCH IMAGE BASE_IMAGE SOURCE_URL TARGETARCH OUTPUT AWS_REGION
 
@@ -56,10 +58,11 @@ ON_HOST = scripts/on-host.sh $(if $(HOST),--host '$(HOST)')
 
 .PHONY: help
 help: ## List the targets (default)
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@c=$$([ -t 1 ] && printf '\033[36m' || true); r=$$([ -t 1 ] && printf '\033[0m' || true); \
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Variables (override with VAR=value): REGISTRY IMAGE VERSION BASE_IMAGE TARGETARCH"
-	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST CI BENCH_QUICK"
+	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK"
 	@echo "Apps found under apps/: $(APPS)"
 
 # --- Build --------------------------------------------------------------------
@@ -112,8 +115,8 @@ qcow2: ## Build a local qcow2 disk for VM testing (no AWS)
 
 # --- Day-2 operations (here, or on HOST=user@ip) ----------------------------------
 .PHONY: verify
-verify: ## Post-boot health checks of an instance
-	$(ON_HOST) verify-instance.sh
+verify: ## Post-boot health checks of an instance (VERIFY_ARGS="--expect-digest sha256:...")
+	$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)
 
 .PHONY: os-status
 os-status: ## Show booted, staged and rollback deployments

@@ -58,5 +58,5 @@ if [[ -f $out/results.md ]]; then
   echo "Written: ${out#"$ROOT"/}/results.md and ${out#"$ROOT"/}/results.json"
 fi
 if ((status != 0)); then
-  die "benchmarks incomplete: a section could not run (see above)"
+  die "make bench failed: a section could not produce its figures, or a check of the bench itself failed (see the go test output above)"
 fi

@@ -225,7 +225,10 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 	}
 	defer rig.stop()
 
-	threads := runtime.NumCPU()
+	// The load generator shares the machine with the servers: give it half
+	// the CPUs (one wrk thread drives ~100k req/s, above any target here), so
+	// its own scheduling delays weigh less on the latencies it measures.
+	threads := max(1, runtime.NumCPU()/2)
 	cells := servingCells(sz.connections)
 	runs := make([][]Load, len(cells))
 	for round := 1; round <= sz.rounds; round++ {
@@ -235,6 +238,11 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 				return nil, err
 			}
 			l.Target = c.target
+			// Fast errors are not fast answers: a cell with errors has no valid figure.
+			if l.Errors > 0 {
+				return nil, fmt.Errorf("%s %s at %d connections: %d of %d requests failed (socket errors or non-2xx answers); logs of hello and nginx were in %s",
+					c.target, c.path, c.conns, l.Errors, l.Requests, dir)
+			}
 			logf("round %d/%d  %-20s %-8s c=%-3d %9.0f req/s  p50 %s  p99 %s  errors %d", round, sz.rounds,
 				c.target, c.path, c.conns, l.RequestsSec, msText(l.P50Ms), msText(l.P99Ms), l.Errors)
 			runs[i] = append(runs[i], l)

@@ -23,6 +23,18 @@ const (
 	greetingV2 = "Hello from bootc-testboot, upgraded"
 )
 
+// build builds the repository, changed by modify when set, on the stand-in
+// base, or on $BOOT_BASE_IMAGE when given (`make boot-test BOOT_BASE_IMAGE=...`,
+// as CI does with the real bootc base).
+func build(t *testing.T, version string, modify func(dir string) error) harness.Image {
+	t.Helper()
+	base := os.Getenv("BOOT_BASE_IMAGE")
+	if base != "" {
+		t.Logf("building on BOOT_BASE_IMAGE=%s", base)
+	}
+	return harness.BuildImage(t, harness.BuildOptions{Image: imageRepo, Version: version, BaseImage: base, Modify: modify})
+}
+
 func requireRig(t *testing.T) {
 	t.Helper()
 	harness.RequireImageTools(t)
@@ -34,7 +46,7 @@ func requireRig(t *testing.T) {
 // to an image that adds an app, upgrade to a bad image, roll back from it.
 func TestUpgradeRollback(t *testing.T) {
 	requireRig(t)
-	v1 := harness.BuildImage(t, harness.BuildOptions{Image: imageRepo, Version: "boot-v1"})
+	v1 := build(t, "boot-v1", nil)
 	host := NewHost(t)
 
 	step := func(name string, f func(t *testing.T)) {
@@ -63,7 +75,7 @@ func TestUpgradeRollback(t *testing.T) {
 
 	var v2 harness.Image
 	step("2-upgrade-v2-keeps-var", func(t *testing.T) {
-		v2 = harness.BuildImage(t, harness.BuildOptions{Image: imageRepo, Version: "boot-v2", Modify: changeHello})
+		v2 = build(t, "boot-v2", changeHello)
 		b := host.Boot(t, host.Deploy(t, v2), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v2.Version}})
 		requirePassed(t, b)
 		requireVersion(t, b, v2.Version)
@@ -80,12 +92,12 @@ func TestUpgradeRollback(t *testing.T) {
 	})
 
 	step("4-upgrade-adds-an-app", func(t *testing.T) {
-		v3 := harness.BuildImage(t, harness.BuildOptions{Image: imageRepo, Version: "boot-v3-extra", Modify: func(dir string) error {
+		v3 := build(t, "boot-v3-extra", func(dir string) error {
 			if err := changeHello(dir); err != nil {
 				return err
 			}
 			return addExtraApp(dir)
-		}})
+		})
 		b := host.Boot(t, host.Deploy(t, v3), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v3.Version}})
 		requirePassed(t, b)
 		found := false
@@ -104,7 +116,7 @@ func TestUpgradeRollback(t *testing.T) {
 	})
 
 	step("5-bad-image-fails-verification", func(t *testing.T) {
-		bad := harness.BuildImage(t, harness.BuildOptions{Image: imageRepo, Version: "boot-bad", Modify: breakAPIUnit})
+		bad := build(t, "boot-bad", breakAPIUnit)
 		b := host.Boot(t, host.Deploy(t, bad), BootOptions{VerifyArgs: []string{"--expect-version", bad.Version}})
 		if b.ExitCode != 1 || b.Report.OK {
 			t.Fatalf("verify of the bad image: exit %d ok=%v, want exit 1\n%s", b.ExitCode, b.Report.OK, b.RawReport)
