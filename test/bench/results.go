@@ -283,9 +283,17 @@ func (r *Results) Markdown() string {
 
 	w("\n## 3. Serving on loopback (wrk)\n\n")
 	if s := r.Serving; s != nil {
-		w("Median of %d runs of %d s each; wrk (%d threads) shares the %d CPUs with the servers. \"× direct\" compares with hello direct on the same path and connections. "+
+		runs := fmt.Sprintf("Median of %d runs of %d s per cell", s.Rounds, s.SecondsPerRun)
+		if s.Rounds == 1 {
+			runs = fmt.Sprintf("One run of %d s per cell", s.SecondsPerRun)
+		}
+		threads := fmt.Sprintf("%d wrk threads share", s.Threads)
+		if s.Threads == 1 {
+			threads = "one wrk thread shares"
+		}
+		w("%s; %s the %d CPUs with the servers. \"× direct\" compares with hello direct on the same path and connections. "+
 			"`/health` shows what serving costs; `/` stores each visit durably (fsync) before answering, so its rate is bound by the disk.\n\n",
-			s.Rounds, s.SecondsPerRun, s.Threads, r.Host.CPUs)
+			runs, threads, r.Host.CPUs)
 		w("| Target | Path | Connections | Requests/s | p50 | p99 | Errors | × direct |\n")
 		w("|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range s.Runs {

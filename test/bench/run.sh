@@ -22,7 +22,7 @@ source "$ROOT/scripts/lib/common.sh"
 while (($#)); do
   case $1 in
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
       ;;
     *) usage_error "unknown argument '$1'" ;;
@@ -33,6 +33,13 @@ case ${BENCH_QUICK:-} in
   '' | 0 | 1) ;;
   *) usage_error "BENCH_QUICK must be 1 (quick) or unset, not '$BENCH_QUICK'" ;;
 esac
+
+sections=(footprint serving upgrade rebuild boot)
+IFS=',' read -r -a only <<<"${BENCH_ONLY:-}"
+for s in "${only[@]}"; do
+  [[ " ${sections[*]} " == *" ${s// /} "* ]] ||
+    usage_error "BENCH_ONLY: unknown section '$s' (sections: ${sections[*]})"
+done
 
 require_cmd go "install Go 1.24+"
 require_cmd make "apt-get install make"

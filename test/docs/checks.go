@@ -325,8 +325,34 @@ func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
 // HelpCache runs each script's --help once.
 type HelpCache struct {
 	Root string
-	mu   sync.Mutex
-	help map[string]helpResult
+	// VarScripts maps a Makefile variable to the script whose arguments it
+	// carries (VERIFY_ARGS -> scripts/verify-instance.sh), so the flags in
+	// `make verify VERIFY_ARGS="--expect-digest ..."` are checked too.
+	VarScripts map[string]string
+	mu         sync.Mutex
+	help       map[string]helpResult
+}
+
+var recipeVar = regexp.MustCompile(`([A-Za-z0-9_./-]+\.sh)\s[^\n]*?\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// VarScripts finds recipe lines that pass a variable to a script
+// ("$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)") and maps the variable to
+// that script under scripts/.
+func VarScripts(makefile string) (map[string]string, error) {
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "\t") {
+			continue
+		}
+		for _, m := range recipeVar.FindAllStringSubmatch(line, -1) {
+			out[m[2]] = "scripts/" + path.Base(m[1])
+		}
+	}
+	return out, nil
 }
 
 type helpResult struct {
@@ -407,7 +433,25 @@ func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
 	}
 	for _, c := range Commands(d) {
 		current := ""
+		isMake := false
 		for _, w := range c.Words {
+			if w == "make" {
+				isMake = true
+			}
+			if name, value, ok := strings.Cut(w, "="); ok && isMake && h.VarScripts[name] != "" {
+				script := h.VarScripts[name]
+				if _, err := h.Help(script); err != nil {
+					add(c.Line, err.Error())
+					continue
+				}
+				help, _ := h.Help(script)
+				for _, a := range strings.Fields(value) {
+					if m := flagWord.FindStringSubmatch(a); m != nil && !mentions(help, m[1]) {
+						add(c.Line, fmt.Sprintf("`make ... %s=...`: flag %s not in the --help of %s", name, m[1], script))
+					}
+				}
+				continue
+			}
 			if rel, missing := scriptOf(h.Root, w); rel != "" {
 				if missing {
 					add(c.Line, fmt.Sprintf("script `%s` does not exist", rel))

@@ -31,7 +31,11 @@ func runAll(t *testing.T, d *Doc) map[string][]Problem {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &HelpCache{Root: mustAbs(t, fixtureRoot)}
+	vars, err := VarScripts(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &HelpCache{Root: mustAbs(t, fixtureRoot), VarScripts: vars}
 	return map[string][]Problem{
 		"makeerr": CheckMakeErrorLines(recipes, d),
 		"links":   CheckLinks(fixtureRoot, d),
@@ -91,6 +95,7 @@ func TestBadFixturesAreRejected(t *testing.T) {
 			"script `scripts/missing.sh` does not exist",
 			"`scripts/tool.sh --really`: flag not in the script's --help",
 			"`scripts/broken-help.sh --help` failed",
+			"`make ... TOOL_ARGS=...`: flag --nope not in the --help of scripts/tool.sh",
 		}},
 		{"docs/bad-make-error.md", "makeerr", []string{
 			"line 4 of the Makefile is not a recipe line of build",
@@ -196,6 +201,19 @@ func TestRecipeLines(t *testing.T) {
 		if got := fmt.Sprint(recipes[target]); got != lines {
 			t.Errorf("recipe lines of %s = %s, want %s", target, got, lines)
 		}
+	}
+}
+
+func TestVarScripts(t *testing.T) {
+	vars, err := VarScripts(filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vars["TOOL_ARGS"]; got != "scripts/tool.sh" {
+		t.Errorf("TOOL_ARGS maps to %q, want scripts/tool.sh (all: %v)", got, vars)
+	}
+	if len(vars) != 1 {
+		t.Errorf("want only TOOL_ARGS, got %v", vars)
 	}
 }
 

@@ -17,7 +17,9 @@
 //     of that target, so examples follow the Makefile when it changes.
 //   - CheckScriptFlags: every flag written after a repository script
 //     (scripts/<name>.sh, a bare <name>.sh of scripts/, or another *.sh path
-//     of the repository) appears in that script's --help output.
+//     of the repository) appears in that script's --help output, and so does
+//     every flag passed through a Makefile variable that a recipe hands to a
+//     script (make verify VERIFY_ARGS="--expect-digest ...").
 //   - CheckShellBlocks: every fenced block tagged bash, sh, shell or console
 //     parses with `bash -n`. Console blocks show commands after a "$ " prompt;
 //     every other line of a console block is output and is not parsed.

@@ -113,7 +113,11 @@ func TestMakeErrorLinesPointAtRecipes(t *testing.T) {
 
 func TestScriptFlagsAreAccepted(t *testing.T) {
 	harness.Require(t, "bash")
-	h := &HelpCache{Root: harness.Root()}
+	vars, err := VarScripts(harness.Path("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &HelpCache{Root: harness.Root(), VarScripts: vars}
 	for _, d := range loadAll(t) {
 		report(t, CheckScriptFlags(h, d))
 	}
