@@ -40,7 +40,7 @@ HOST        ?=
 # Extra flags for verify-instance.sh, e.g. --expect-version 1.4.0 --json
 VERIFY_ARGS ?=
 
-export VERSION REVISION SOURCE_DATE_EPOCH IMAGE BASE_IMAGE SOURCE_URL TARGETARCH OUTPUT AWS_REGION
+export VERSION REVISION SOURCE_DATE_EPOCH IMAGE BASE_IMAGE SOURCE_URL TARGETARCH OUTPUT
 
 # Every directory under apps/ with a main.go is an app; nothing else to edit.
 APPS     := $(patsubst apps/%/main.go,%,$(wildcard apps/*/main.go))
@@ -50,7 +50,7 @@ GO_MODULES := $(patsubst %/go.mod,%,$(wildcard apps/*/go.mod)) test
 
 # Each app embeds the hash of its own sources as its version, so an app whose
 # code did not change is byte-identical in the next image and its layer is reused.
-app_sources = $(shell find apps/$(1) apps/internal -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -not -name '*_test.go' 2>/dev/null | LC_ALL=C sort)
+app_sources = $(shell find apps/$(1) apps/internal -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -not -name '*_test.go' -not -path 'apps/internal/apptest/*' 2>/dev/null | LC_ALL=C sort)
 app_version = $(shell cat $(call app_sources,$(1)) 2>/dev/null | sha256sum | cut -c1-12)
 
 # Runs a script from scripts/ here, or on $(HOST) over ssh with sudo.

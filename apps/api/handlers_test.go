@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"testing"
+
+	"bootc-testboot/apps/internal/apptest"
 )
 
 func jsonOf(t *testing.T, v any) string {
@@ -21,44 +22,26 @@ func jsonOf(t *testing.T, v any) string {
 	return string(b)
 }
 
-func do(h http.Handler, method, path string) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
-	return rec
-}
-
-func decode(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
-	t.Helper()
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-		t.Fatalf("body %q: %v", rec.Body, err)
-	}
-	return m
-}
-
 func testHandler(src Sources) http.Handler {
 	return newHandler(src, "app-1", slog.New(slog.DiscardHandler))
 }
 
 func TestHealth(t *testing.T) {
-	rec := do(testHandler(fixtures()), http.MethodGet, "/api/health")
+	rec := apptest.Do(testHandler(fixtures()), http.MethodGet, "/api/health")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
-	if m := decode(t, rec); !reflect.DeepEqual(m, map[string]any{"status": "ok"}) {
+	if m := apptest.DecodeJSON(t, rec); !reflect.DeepEqual(m, map[string]any{"status": "ok"}) {
 		t.Fatalf("body %v", m)
 	}
 }
 
 func TestInfoDocumentShape(t *testing.T) {
-	rec := do(testHandler(fixtures()), http.MethodGet, "/api/info")
+	rec := apptest.Do(testHandler(fixtures()), http.MethodGet, "/api/info")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
-	m := decode(t, rec)
+	m := apptest.DecodeJSON(t, rec)
 	var top []string
 	for k := range m {
 		top = append(top, k)
@@ -86,11 +69,11 @@ func TestInfoDocumentShape(t *testing.T) {
 func TestInfoWithMissingFilesIsStill200(t *testing.T) {
 	src := fixtures()
 	src.BuildInfo = filepath.Join(t.TempDir(), "none.json")
-	rec := do(testHandler(src), http.MethodGet, "/api/info")
+	rec := apptest.Do(testHandler(src), http.MethodGet, "/api/info")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d, want 200 with nulls", rec.Code)
 	}
-	m := decode(t, rec)
+	m := apptest.DecodeJSON(t, rec)
 	for _, k := range []string{"version", "revision", "created"} {
 		if v, present := m[k]; !present || v != nil {
 			t.Fatalf("%s must be present and null: %v", k, m)
@@ -104,7 +87,7 @@ func TestInfoWithMissingFilesIsStill200(t *testing.T) {
 func TestHeadAndMethods(t *testing.T) {
 	h := testHandler(fixtures())
 	for _, path := range []string{"/api/health", "/api/info"} {
-		get, head := do(h, http.MethodGet, path), do(h, http.MethodHead, path)
+		get, head := apptest.Do(h, http.MethodGet, path), apptest.Do(h, http.MethodHead, path)
 		if head.Code != http.StatusOK || head.Body.Len() != 0 {
 			t.Errorf("HEAD %s: %d %q", path, head.Code, head.Body)
 		}
@@ -112,11 +95,11 @@ func TestHeadAndMethods(t *testing.T) {
 			t.Errorf("HEAD %s: Content-Length %s, GET body %d", path, cl, get.Body.Len())
 		}
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
-			rec := do(h, method, path)
+			rec := apptest.Do(h, method, path)
 			if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
 				t.Errorf("%s %s: %d Allow %q", method, path, rec.Code, rec.Header().Get("Allow"))
 			}
-			decode(t, rec)
+			apptest.DecodeJSON(t, rec)
 		}
 	}
 }
@@ -124,11 +107,11 @@ func TestHeadAndMethods(t *testing.T) {
 func TestUnknownPathIsJSON404(t *testing.T) {
 	h := testHandler(fixtures())
 	for _, path := range []string{"/", "/health", "/api", "/api/", "/api/info/x"} {
-		rec := do(h, http.MethodGet, path)
+		rec := apptest.Do(h, http.MethodGet, path)
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("%s: status %d", path, rec.Code)
 		}
-		if m := decode(t, rec); m["error"] != "not found: "+path {
+		if m := apptest.DecodeJSON(t, rec); m["error"] != "not found: "+path {
 			t.Errorf("%s: body %v", path, m)
 		}
 	}

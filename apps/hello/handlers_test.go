@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+
+	"bootc-testboot/apps/internal/apptest"
 )
 
 func newTestHandler(t *testing.T) (http.Handler, *Counter, string) {
@@ -16,24 +17,6 @@ func newTestHandler(t *testing.T) (http.Handler, *Counter, string) {
 	dir := t.TempDir()
 	c := openCounter(t, dir)
 	return newHandler(c, "test-version", quietLogger()), c, dir
-}
-
-func do(h http.Handler, method, path string) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
-	return rec
-}
-
-func decode(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
-	t.Helper()
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q, want application/json", ct)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-		t.Fatalf("body %q: %v", rec.Body, err)
-	}
-	return m
 }
 
 func keys(m map[string]any) []string {
@@ -49,11 +32,11 @@ func TestRootGreetsAndCountsVisits(t *testing.T) {
 	h, c, _ := newTestHandler(t)
 	host, _ := os.Hostname()
 	for want := 1.0; want <= 2; want++ {
-		rec := do(h, http.MethodGet, "/")
+		rec := apptest.Do(h, http.MethodGet, "/")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d", rec.Code)
 		}
-		m := decode(t, rec)
+		m := apptest.DecodeJSON(t, rec)
 		if got := keys(m); !reflect.DeepEqual(got, []string{"hostname", "message", "version", "visits"}) {
 			t.Fatalf("keys %v", got)
 		}
@@ -68,8 +51,8 @@ func TestRootGreetsAndCountsVisits(t *testing.T) {
 
 func TestHeadMatchesGetWithoutCounting(t *testing.T) {
 	h, c, _ := newTestHandler(t)
-	get := do(h, http.MethodGet, "/")
-	head := do(h, http.MethodHead, "/")
+	get := apptest.Do(h, http.MethodGet, "/")
+	head := apptest.Do(h, http.MethodHead, "/")
 	if head.Code != http.StatusOK || head.Body.Len() != 0 {
 		t.Fatalf("HEAD: status %d body %q", head.Code, head.Body)
 	}
@@ -79,7 +62,7 @@ func TestHeadMatchesGetWithoutCounting(t *testing.T) {
 	if c.Value() != 1 {
 		t.Fatalf("HEAD counted a visit: %d", c.Value())
 	}
-	hh := do(h, http.MethodHead, "/health")
+	hh := apptest.Do(h, http.MethodHead, "/health")
 	if hh.Code != http.StatusOK || hh.Body.Len() != 0 || hh.Header().Get("Content-Length") == "" {
 		t.Fatalf("HEAD /health: %d %q %v", hh.Code, hh.Body, hh.Header())
 	}
@@ -87,11 +70,11 @@ func TestHeadMatchesGetWithoutCounting(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	h, c, _ := newTestHandler(t)
-	rec := do(h, http.MethodGet, "/health")
+	rec := apptest.Do(h, http.MethodGet, "/health")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
-	if m := decode(t, rec); !reflect.DeepEqual(m, map[string]any{"status": "ok"}) {
+	if m := apptest.DecodeJSON(t, rec); !reflect.DeepEqual(m, map[string]any{"status": "ok"}) {
 		t.Fatalf("body %v", m)
 	}
 	if c.Value() != 0 {
@@ -103,14 +86,14 @@ func TestMethodNotAllowed(t *testing.T) {
 	h, c, _ := newTestHandler(t)
 	for _, path := range []string{"/", "/health"} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
-			rec := do(h, method, path)
+			rec := apptest.Do(h, method, path)
 			if rec.Code != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s: status %d, want 405", method, path, rec.Code)
 			}
 			if allow := rec.Header().Get("Allow"); allow != "GET, HEAD" {
 				t.Errorf("%s %s: Allow %q", method, path, allow)
 			}
-			if m := decode(t, rec); m["error"] == nil {
+			if m := apptest.DecodeJSON(t, rec); m["error"] == nil {
 				t.Errorf("%s %s: body %v", method, path, m)
 			}
 		}
@@ -123,11 +106,11 @@ func TestMethodNotAllowed(t *testing.T) {
 func TestUnknownPathIsJSON404(t *testing.T) {
 	h, _, _ := newTestHandler(t)
 	for _, path := range []string{"/nope", "/health/", "/index.html", "/api/info"} {
-		rec := do(h, http.MethodGet, path)
+		rec := apptest.Do(h, http.MethodGet, path)
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404", path, rec.Code)
 		}
-		if m := decode(t, rec); m["error"] != "not found: "+path {
+		if m := apptest.DecodeJSON(t, rec); m["error"] != "not found: "+path {
 			t.Errorf("%s: body %v", path, m)
 		}
 	}
@@ -138,11 +121,11 @@ func TestCounterFailureIs500(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	rec := do(h, http.MethodGet, "/")
+	rec := apptest.Do(h, http.MethodGet, "/")
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", rec.Code)
 	}
-	if m := decode(t, rec); m["error"] != "cannot record visit" {
+	if m := apptest.DecodeJSON(t, rec); m["error"] != "cannot record visit" {
 		t.Fatalf("body %v", m)
 	}
 	if c.Value() != 0 {

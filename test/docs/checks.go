@@ -1,8 +1,6 @@
 package docs
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -261,40 +259,6 @@ var (
 	envAssign  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 	targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
-
-// MakeTargets parses the explicit targets of a Makefile (rule lines and
-// .PHONY lists); pattern rules and variable-named targets are left out.
-func MakeTargets(makefile string) (map[string]bool, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	rule := regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
-	targets := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "\t") {
-			continue
-		}
-		if strings.HasPrefix(line, ".PHONY:") {
-			for _, t := range strings.Fields(strings.TrimPrefix(line, ".PHONY:")) {
-				targets[t] = true
-			}
-			continue
-		}
-		m := rule.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		for _, t := range strings.Fields(m[1]) {
-			if targetName.MatchString(t) {
-				targets[t] = true
-			}
-		}
-	}
-	return targets, sc.Err()
-}
 
 // CheckMakeTargets verifies that every `make TARGET` written in d's code
 // names a target of the Makefile.

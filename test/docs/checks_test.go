@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"bootc-testboot/test/harness"
 )
 
 // The fixture repository under testdata/repo has one good document that every
@@ -23,7 +25,7 @@ func loadFixture(t *testing.T, rel string) *Doc {
 // runAll applies every check to one fixture document.
 func runAll(t *testing.T, d *Doc) map[string][]Problem {
 	t.Helper()
-	targets, err := MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
+	targets, err := harness.MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func TestVarScripts(t *testing.T) {
 }
 
 func TestMakeTargetsParsing(t *testing.T) {
-	targets, err := MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
+	targets, err := harness.MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}

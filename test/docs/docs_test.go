@@ -92,7 +92,7 @@ func TestRepositoryPathsExist(t *testing.T) {
 }
 
 func TestMakeTargetsExist(t *testing.T) {
-	targets, err := MakeTargets(harness.Path("Makefile"))
+	targets, err := harness.MakeTargets(harness.Path("Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,9 +146,9 @@ func (d *Doubles) SetUID(t testing.TB, uid int) { d.Set(t, "id/uid", strconv.Ito
 func (d *Doubles) Environ(extra ...string) []string {
 	env := make([]string, 0, len(os.Environ())+8)
 	for _, kv := range os.Environ() {
-		// A caller's own settings must not leak into the simulated machine.
-		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "DOUBLES_") ||
-			strings.HasPrefix(kv, "TESTBOOT_") || strings.HasPrefix(kv, "PROG=") {
+		// A caller's own settings must not leak into the simulated machine:
+		// `make test` exports the Makefile's variables, a shell may hold AWS_*.
+		if leaksIntoScripts(kv) {
 			continue
 		}
 		env = append(env, kv)
@@ -163,6 +163,23 @@ func (d *Doubles) Environ(extra ...string) []string {
 	)
 	env = append(env, d.Env...)
 	return append(env, extra...)
+}
+
+// leaksIntoScripts reports whether an inherited KEY=VALUE would change what the
+// scripts under test do, so it is dropped from their environment.
+func leaksIntoScripts(kv string) bool {
+	name, _, _ := strings.Cut(kv, "=")
+	for _, prefix := range []string{"DOUBLES_", "TESTBOOT_", "AWS_"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	switch name {
+	case "PATH", "PROG", "IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "BASE_IMAGE",
+		"SOURCE_URL", "TARGETARCH", "OUTPUT", "EXTRA_TAGS", "TLS_VERIFY", "REGISTRY_AUTH_FILE":
+		return true
+	}
+	return false
 }
 
 // Cmd describes one script run.

@@ -139,12 +139,12 @@ func TestForgottenAppStepsAreNamed(t *testing.T) {
 		}
 		writeFile(t, filepath.Join(dir, "apps", app, "main.go"), "package main\n\nfunc main() {}\n")
 		writeFile(t, filepath.Join(dir, "apps", app, app+".service"), unit)
-		cf := readFile(t, filepath.Join(dir, "Containerfile"))
+		cf := harness.ReadFile(t, filepath.Join(dir, "Containerfile"))
 		cf = strings.Replace(cf, "COPY output/bin/", "COPY apps/extra/extra.service /usr/lib/systemd/system/extra.service\n"+
 			"RUN ln -sfn ../extra.service /usr/lib/systemd/system/multi-user.target.wants/extra.service\n"+
 			"COPY output/bin/extra /usr/bin/extra\nCOPY output/bin/", 1)
 		writeFile(t, filepath.Join(dir, "Containerfile"), cf)
-		nginx := readFile(t, filepath.Join(dir, "configs", "nginx.conf"))
+		nginx := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
 		nginx = strings.Replace(nginx, "server {", "upstream extra {\n    server 127.0.0.1:8082;\n}\n\nserver {\n    location /extra/ {\n        proxy_pass http://extra;\n    }\n", 1)
 		writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), nginx)
 	}
@@ -166,11 +166,11 @@ func TestForgottenAppStepsAreNamed(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "apps", app, app+"-tmpfiles.conf"), "d /var/lib/extra-cache 0700 root root -\n")
 		}, "extra: Containerfile does not install apps/extra/extra-tmpfiles.conf"},
 		{"upstream", func(t *testing.T, dir string) {
-			conf := readFile(t, filepath.Join(dir, "configs", "nginx.conf"))
+			conf := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
 			writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), strings.Replace(conf, "upstream extra {", "upstream other {", 1))
 		}, `extra: configs/nginx.conf has no "upstream extra`},
 		{"route", func(t *testing.T, dir string) {
-			conf := readFile(t, filepath.Join(dir, "configs", "nginx.conf"))
+			conf := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
 			writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), strings.Replace(conf, "location /extra/ {", "location /extra-old/ {", 1))
 		},
 			`extra: configs/nginx.conf routes its health path /extra/health to "hello", not to upstream extra`},
@@ -203,7 +203,7 @@ func dropLine(t *testing.T, dir, file, prefix string) {
 	path := filepath.Join(dir, file)
 	var kept []string
 	found := false
-	for _, l := range strings.Split(readFile(t, path), "\n") {
+	for _, l := range strings.Split(harness.ReadFile(t, path), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
 			found = true
 			continue

@@ -190,7 +190,7 @@ func TestBuildScriptErrors(t *testing.T) {
 			if code != c.code || !strings.Contains(out, c.want) {
 				t.Fatalf("exit %d, want %d with %q; output:\n%s", code, c.code, c.want, out)
 			}
-			if c.code != 0 && len(lines(out)) != 1 {
+			if c.code != 0 && len(harness.NonEmptyLines(out)) != 1 {
 				t.Errorf("want a one-line error, got:\n%s", out)
 			}
 		})

@@ -29,16 +29,16 @@ func TestImageInstallsAndEnablesEveryApp(t *testing.T) {
 		if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 != 0o111 {
 			t.Errorf("%s: /usr/bin/%s is %v, want an executable regular file", app, app, info.Mode())
 		}
-		if readFile(t, bin) != readFile(t, filepath.Join(img.Dir, "output", "bin", app)) {
+		if harness.ReadFile(t, bin) != harness.ReadFile(t, filepath.Join(img.Dir, "output", "bin", app)) {
 			t.Errorf("%s: /usr/bin/%s differs from output/bin/%s", app, app, app)
 		}
 		unit := filepath.Join(root, "usr", "lib", "systemd", "system", app+".service")
-		if got, want := readFile(t, unit), readFile(t, filepath.Join(img.Dir, "apps", app, app+".service")); got != want {
+		if got, want := harness.ReadFile(t, unit), harness.ReadFile(t, filepath.Join(img.Dir, "apps", app, app+".service")); got != want {
 			t.Errorf("%s: /usr/lib/systemd/system/%s.service differs from apps/%s/%s.service", app, app, app, app)
 		}
 		assertLink(t, root, "/usr/lib/systemd/system/multi-user.target.wants/"+app+".service", "../"+app+".service")
 		if tmpfiles := filepath.Join(img.Dir, "apps", app, app+"-tmpfiles.conf"); exists(tmpfiles) {
-			if readFile(t, filepath.Join(root, "usr", "lib", "tmpfiles.d", app+".conf")) != readFile(t, tmpfiles) {
+			if harness.ReadFile(t, filepath.Join(root, "usr", "lib", "tmpfiles.d", app+".conf")) != harness.ReadFile(t, tmpfiles) {
 				t.Errorf("%s: /usr/lib/tmpfiles.d/%s.conf differs from apps/%s/%s-tmpfiles.conf", app, app, app, app)
 			}
 		}
@@ -77,7 +77,7 @@ func TestImageConfigsInPlace(t *testing.T) {
 		if info.Mode().Perm() != f.mode {
 			t.Errorf("%s has mode %v, want %v", f.dst, info.Mode().Perm(), f.mode)
 		}
-		if readFile(t, path) != readFile(t, filepath.Join(img.Dir, f.src)) {
+		if harness.ReadFile(t, path) != harness.ReadFile(t, filepath.Join(img.Dir, f.src)) {
 			t.Errorf("%s differs from %s", f.dst, f.src)
 		}
 	}
@@ -114,7 +114,7 @@ func TestImageLabelsAndBuildInfo(t *testing.T) {
 	}
 
 	root := harness.MountImage(t, img.Ref)
-	raw := readFile(t, filepath.Join(root, "usr/share/bootc-testboot/build-info.json"))
+	raw := harness.ReadFile(t, filepath.Join(root, "usr/share/bootc-testboot/build-info.json"))
 	var info map[string]string
 	if err := json.Unmarshal([]byte(raw), &info); err != nil {
 		t.Fatalf("build-info.json is not a JSON object of strings: %v\n%s", err, raw)
@@ -133,7 +133,7 @@ func TestImageLabelsAndBuildInfo(t *testing.T) {
 		}
 	}
 	if len(info) != len(wantInfo) {
-		t.Errorf("build-info.json has keys %v, want exactly %v", keys(info), keys(wantInfo))
+		t.Errorf("build-info.json has keys %v, want exactly %v", harness.SortedKeys(info), harness.SortedKeys(wantInfo))
 	}
 	if _, err := time.Parse(time.RFC3339, info["created"]); err != nil || !strings.HasSuffix(info["created"], "Z") {
 		t.Errorf("build-info.json created %q is not RFC 3339 UTC", info["created"])
@@ -278,14 +278,6 @@ func assertLink(t *testing.T, root, path, want string) {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
-}
-
-func keys(m map[string]string) []string {
-	var k []string
-	for key := range m {
-		k = append(k, key)
-	}
-	return k
 }
 
 func gitOut(t *testing.T, args ...string) string {

@@ -129,7 +129,7 @@ func TestAMIHappyPath(t *testing.T) {
 		}
 	}
 	var info map[string]string
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(a.output, "ami.json"))), &info); err != nil {
+	if err := json.Unmarshal([]byte(harness.ReadFile(t, filepath.Join(a.output, "ami.json"))), &info); err != nil {
 		t.Fatal(err)
 	}
 	if info["ami_id"] != "ami-0123456789abcdef0" || info["snapshot_id"] != "snap-0fedcba9876543210" ||
@@ -145,10 +145,10 @@ func TestAMINeverRevealsCredentials(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
 	}
 	logs, _ := filepath.Glob(filepath.Join(a.output, "*"))
-	places := map[string]string{"stdout": r.Stdout, "stderr": r.Stderr, "call record": readFile(t, a.d.Log)}
+	places := map[string]string{"stdout": r.Stdout, "stderr": r.Stderr, "call record": harness.ReadFile(t, a.d.Log)}
 	for _, f := range logs {
 		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
-			places[f] = readFile(t, f)
+			places[f] = harness.ReadFile(t, f)
 		}
 	}
 	for where, text := range places {
@@ -277,7 +277,7 @@ func TestAMIPreflightFailures(t *testing.T) {
 			c.setup(t, a)
 			r := a.run(t, amiArgs()...)
 			lastErrorLine(t, r, 1, c.want)
-			if len(nonEmptyLines(r.Stderr)) > 3 {
+			if len(harness.NonEmptyLines(r.Stderr)) > 3 {
 				t.Errorf("a preflight failure should be short:\n%s", r.Stderr)
 			}
 			noMutation(t, a.d)

@@ -31,7 +31,7 @@ func errorLine(t *testing.T, r harness.Result, code int, want string) {
 	if r.ExitCode != code {
 		t.Errorf("exit code %d, want %d\n%s", r.ExitCode, code, r.Output())
 	}
-	lines := nonEmptyLines(r.Stderr)
+	lines := harness.NonEmptyLines(r.Stderr)
 	if len(lines) != 1 {
 		t.Errorf("want one error line on stderr, got %d:\n%s", len(lines), r.Stderr)
 	}
@@ -46,24 +46,14 @@ func lastErrorLine(t *testing.T, r harness.Result, code int, want string) {
 	if r.ExitCode != code {
 		t.Errorf("exit code %d, want %d\n%s", r.ExitCode, code, r.Output())
 	}
-	lines := nonEmptyLines(r.Stderr)
+	lines := harness.NonEmptyLines(r.Stderr)
 	if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], want) {
 		t.Errorf("last stderr line does not say %q:\n%s", want, r.Stderr)
 	}
 }
 
-func nonEmptyLines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 func lastLine(s string) string {
-	l := nonEmptyLines(s)
+	l := harness.NonEmptyLines(s)
 	if len(l) == 0 {
 		return ""
 	}
@@ -87,15 +77,6 @@ func holdLock(t *testing.T, d *harness.Doubles) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func exists(path string) bool {

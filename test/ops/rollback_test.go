@@ -33,7 +33,7 @@ func TestRollbackRebootsIntoPreviousAndRecordsBadDigest(t *testing.T) {
 	if !h.Status.RollbackQueued || h.Status.Staged != nil {
 		t.Errorf("want rollback queued and staged dropped: queued=%v staged=%+v", h.Status.RollbackQueued, h.Status.Staged)
 	}
-	bad := readFile(t, stateFile(d, "bad-digests"))
+	bad := harness.ReadFile(t, stateFile(d, "bad-digests"))
 	if !strings.HasPrefix(bad, v1+"\t") || !strings.HasSuffix(bad, "\tv1\n") {
 		t.Errorf("bad-digests = %q, want the abandoned %s", bad, v1)
 	}

@@ -152,7 +152,7 @@ func TestDownloadStagesLockedAndRecordsDigest(t *testing.T) {
 	if st == nil || st.Image.ImageDigest != v2 || !st.DownloadOnly {
 		t.Fatalf("want v2 staged download-only, got %+v", st)
 	}
-	if got := strings.TrimSpace(readFile(t, stateFile(d, "expected-digest"))); got != v2 {
+	if got := strings.TrimSpace(harness.ReadFile(t, stateFile(d, "expected-digest"))); got != v2 {
 		t.Errorf("expected-digest = %q, want %q", got, v2)
 	}
 	if !strings.Contains(r.Stderr, "a reboot before 'upgrade-os.sh apply' discards this download") {

@@ -7,8 +7,6 @@
 package workflows
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,40 +39,15 @@ func (f Finding) String() string {
 }
 
 var (
-	actionRef     = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@([^@\s]+)$`)
-	commitSHA     = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	dockerDigest  = regexp.MustCompile(`^docker://[^@\s]+@sha256:[0-9a-f]{64}$`)
-	versionNote   = regexp.MustCompile(`^#\s*v\d+(\.\d+)*\b`)
-	expression    = regexp.MustCompile(`\$\{\{(.*?)\}\}`)
-	secretExpr    = regexp.MustCompile(`\bsecrets\.|\bsecrets\[|\bgithub\.token\b`)
-	printCommand  = regexp.MustCompile(`(^|[\s;&|(])(echo|printf|print|cat|tee|logger)\b`)
-	hereStrings   = regexp.MustCompile(`<<<\s*("[^"]*"|'[^']*'|\S+)`)
-	makeTargetDef = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_.-]*(?:\s+[A-Za-z0-9_][A-Za-z0-9_.-]*)*)\s*::?(?:[^=]|$)`)
+	actionRef    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@([^@\s]+)$`)
+	commitSHA    = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	dockerDigest = regexp.MustCompile(`^docker://[^@\s]+@sha256:[0-9a-f]{64}$`)
+	versionNote  = regexp.MustCompile(`^#\s*v\d+(\.\d+)*\b`)
+	expression   = regexp.MustCompile(`\$\{\{(.*?)\}\}`)
+	secretExpr   = regexp.MustCompile(`\bsecrets\.|\bsecrets\[|\bgithub\.token\b`)
+	printCommand = regexp.MustCompile(`(^|[\s;&|(])(echo|printf|print|cat|tee|logger)\b`)
+	hereStrings  = regexp.MustCompile(`<<<\s*("[^"]*"|'[^']*'|\S+)`)
 )
-
-// MakeTargets returns the explicit targets of a Makefile: names at the start
-// of a rule line. Pattern rules, targets built from variables and special
-// targets (.PHONY) are not callable by name and are left out.
-func MakeTargets(makefile string) (map[string]bool, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	targets := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "\t") {
-			continue
-		}
-		if m := makeTargetDef.FindStringSubmatch(line); m != nil {
-			for _, name := range strings.Fields(m[1]) {
-				targets[name] = true
-			}
-		}
-	}
-	return targets, sc.Err()
-}
 
 // CheckFile parses one workflow file and applies every rule.
 func CheckFile(path string, targets map[string]bool) ([]Finding, error) {

@@ -14,7 +14,7 @@ import (
 
 func repoTargets(t *testing.T) map[string]bool {
 	t.Helper()
-	targets, err := MakeTargets(harness.Path("Makefile"))
+	targets, err := harness.MakeTargets(harness.Path("Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestWorkflowsRunProjectTargets(t *testing.T) {
 					t.Errorf("%s does not run %q", file, c)
 				}
 			} else if !seen[c] {
-				t.Errorf("%s does not run `make %s` (runs: %v)", file, c, keys(seen))
+				t.Errorf("%s does not run `make %s` (runs: %v)", file, c, harness.SortedKeys(seen))
 			}
 		}
 	}
@@ -108,7 +108,7 @@ func TestMakeTargetsOfRepositoryMakefile(t *testing.T) {
 	targets := repoTargets(t)
 	for _, want := range []string{"help", "apps", "build", "push", "test", "lint", "boot-test", "ami", "verify", "clean"} {
 		if !targets[want] {
-			t.Errorf("target %q not parsed from the Makefile (got %v)", want, keys(targets))
+			t.Errorf("target %q not parsed from the Makefile (got %v)", want, harness.SortedKeys(targets))
 		}
 	}
 	for _, never := range []string{".PHONY", "FORCE:", "$(BIN_DIR)/%", "SHELL", "REGISTRY"} {
@@ -119,11 +119,11 @@ func TestMakeTargetsOfRepositoryMakefile(t *testing.T) {
 }
 
 func TestMakeTargetsFixture(t *testing.T) {
-	targets, err := MakeTargets(filepath.Join("testdata", "Makefile"))
+	targets, err := harness.MakeTargets(filepath.Join("testdata", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(keys(targets), " "), "apps build test"; got != want {
+	if got, want := strings.Join(harness.SortedKeys(targets), " "), "apps build test"; got != want {
 		t.Fatalf("targets = %q, want %q", got, want)
 	}
 }
@@ -131,7 +131,7 @@ func TestMakeTargetsFixture(t *testing.T) {
 // Every rule fires on a small bad workflow, and only that rule; the good
 // fixture, which uses the same constructs correctly, passes.
 func TestRulesFireOnBadFixtures(t *testing.T) {
-	targets, err := MakeTargets(filepath.Join("testdata", "Makefile"))
+	targets, err := harness.MakeTargets(filepath.Join("testdata", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,15 +256,6 @@ func TestDependabotCoversEveryEcosystem(t *testing.T) {
 	if _, err := os.Stat(harness.Path("Containerfile")); err == nil && !dirs["docker"]["/"] && !dirs["docker"][""] {
 		t.Error("the Containerfile's base image (docker ecosystem, directory /) is not watched")
 	}
-}
-
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func join(fs []Finding) string {

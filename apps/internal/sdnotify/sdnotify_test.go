@@ -1,56 +1,26 @@
 package sdnotify
 
 import (
-	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"bootc-testboot/apps/internal/apptest"
 )
 
-// listen opens a real unixgram socket like systemd's notify socket and
-// returns its name for NOTIFY_SOCKET plus a receive function.
-func listen(t *testing.T, abstract bool) (string, func() string) {
-	t.Helper()
-	var name string
-	if abstract {
-		name = fmt.Sprintf("@bootc-testboot-sdnotify-%d-%d", os.Getpid(), time.Now().UnixNano())
-	} else {
-		dir, err := os.MkdirTemp("", "sdn") // short: socket paths are limited to 108 bytes
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		name = filepath.Join(dir, "notify")
-	}
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return name, func() string {
-		t.Helper()
-		buf := make([]byte, 4096)
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no notification received: %v", err)
-		}
-		return string(buf[:n])
-	}
-}
-
-func env(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
-}
-
 func TestNotifyPathAndAbstractSockets(t *testing.T) {
-	for _, abstract := range []bool{false, true} {
-		t.Run(fmt.Sprintf("abstract=%v", abstract), func(t *testing.T) {
-			name, recv := listen(t, abstract)
-			n := New(env(map[string]string{"NOTIFY_SOCKET": name}))
+	listeners := []struct {
+		name   string
+		listen func(*testing.T) *apptest.NotifySocket
+	}{
+		{"abstract=false", apptest.NewNotifySocket},
+		{"abstract=true", apptest.NewAbstractNotifySocket},
+	}
+	for _, l := range listeners {
+		t.Run(l.name, func(t *testing.T) {
+			sock := l.listen(t)
+			n := New(apptest.Env(map[string]string{"NOTIFY_SOCKET": sock.Name}))
 			if !n.Enabled() {
 				t.Fatal("notifier with NOTIFY_SOCKET set reports disabled")
 			}
@@ -58,7 +28,7 @@ func TestNotifyPathAndAbstractSockets(t *testing.T) {
 				if err := n.Notify(msg); err != nil {
 					t.Fatal(err)
 				}
-				if got := recv(); got != msg {
+				if got := sock.Next(); got != msg {
 					t.Fatalf("socket got %q, want %q", got, msg)
 				}
 			}
@@ -68,7 +38,7 @@ func TestNotifyPathAndAbstractSockets(t *testing.T) {
 
 func TestNotifyWithoutSocketDoesNothing(t *testing.T) {
 	var nilNotifier *Notifier
-	for _, n := range []*Notifier{New(env(nil)), nilNotifier} {
+	for _, n := range []*Notifier{New(apptest.Env(nil)), nilNotifier} {
 		if n.Enabled() {
 			t.Fatal("notifier without NOTIFY_SOCKET reports enabled")
 		}
@@ -80,7 +50,7 @@ func TestNotifyWithoutSocketDoesNothing(t *testing.T) {
 
 func TestNotifyErrors(t *testing.T) {
 	for _, sock := range []string{"relative/notify", filepath.Join(t.TempDir(), "missing")} {
-		n := New(env(map[string]string{"NOTIFY_SOCKET": sock}))
+		n := New(apptest.Env(map[string]string{"NOTIFY_SOCKET": sock}))
 		err := n.Notify(Ready)
 		if err == nil || !strings.Contains(err.Error(), "sdnotify") {
 			t.Errorf("NOTIFY_SOCKET=%q: err = %v, want an sdnotify error", sock, err)
@@ -106,7 +76,7 @@ func TestWatchdogInterval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := WatchdogInterval(env(tt.env), pid)
+			got, err := WatchdogInterval(apptest.Env(tt.env), pid)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}

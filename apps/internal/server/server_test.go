@@ -10,60 +10,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"bootc-testboot/apps/internal/apptest"
 	"bootc-testboot/apps/internal/sdnotify"
 )
 
 // wait bounds every wait in these tests; it only matters when a test fails.
-const wait = 10 * time.Second
+const wait = apptest.Wait
 
-// notifySocket is a real unixgram socket standing in for systemd's.
-type notifySocket struct {
-	t    *testing.T
-	conn *net.UnixConn
-	name string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "srv") // short: socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	name := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &notifySocket{t: t, conn: conn, name: name}
-}
-
-func (s *notifySocket) notifier() *sdnotify.Notifier {
-	return sdnotify.New(func(k string) string {
-		if k == "NOTIFY_SOCKET" {
-			return s.name
-		}
-		return ""
-	})
-}
-
-func (s *notifySocket) next() string {
-	s.t.Helper()
-	buf := make([]byte, 4096)
-	_ = s.conn.SetReadDeadline(time.Now().Add(wait))
-	n, err := s.conn.Read(buf)
-	if err != nil {
-		s.t.Fatalf("no sd_notify message: %v", err)
-	}
-	return string(buf[:n])
+// notifierFor returns a Notifier that reaches sock, as $NOTIFY_SOCKET would.
+func notifierFor(sock *apptest.NotifySocket) *sdnotify.Notifier {
+	return sdnotify.New(apptest.Env(map[string]string{"NOTIFY_SOCKET": sock.Name}))
 }
 
 // served is one Serve call running in the background.
@@ -126,19 +88,19 @@ func TestNewSetsEveryTimeout(t *testing.T) {
 }
 
 func TestReadyWatchdogStoppingOnRealSocket(t *testing.T) {
-	sock := newNotifySocket(t)
-	_, cancel, done := serve(t, Config{Handler: okHandler(), Notifier: sock.notifier(), WatchdogInterval: 5 * time.Millisecond})
-	if got := sock.next(); got != sdnotify.Ready {
+	sock := apptest.NewNotifySocket(t)
+	_, cancel, done := serve(t, Config{Handler: okHandler(), Notifier: notifierFor(sock), WatchdogInterval: 5 * time.Millisecond})
+	if got := sock.Next(); got != sdnotify.Ready {
 		t.Fatalf("first message %q, want %q", got, sdnotify.Ready)
 	}
 	for i := 0; i < 3; i++ {
-		if got := sock.next(); got != sdnotify.Watchdog {
+		if got := sock.Next(); got != sdnotify.Watchdog {
 			t.Fatalf("message %q, want %q", got, sdnotify.Watchdog)
 		}
 	}
 	cancel()
 	for {
-		got := sock.next()
+		got := sock.Next()
 		if got == sdnotify.Stopping {
 			break
 		}
@@ -152,9 +114,9 @@ func TestReadyWatchdogStoppingOnRealSocket(t *testing.T) {
 }
 
 func TestSIGTERMStopsGracefully(t *testing.T) {
-	sock := newNotifySocket(t)
-	_, _, done := serve(t, Config{Handler: okHandler(), Notifier: sock.notifier()})
-	if got := sock.next(); got != sdnotify.Ready {
+	sock := apptest.NewNotifySocket(t)
+	_, _, done := serve(t, Config{Handler: okHandler(), Notifier: notifierFor(sock)})
+	if got := sock.Next(); got != sdnotify.Ready {
 		t.Fatalf("first message %q, want READY=1", got)
 	}
 	// Serve has its signal handler in place before READY=1, so this SIGTERM
@@ -162,7 +124,7 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if got := sock.next(); got != sdnotify.Stopping {
+	if got := sock.Next(); got != sdnotify.Stopping {
 		t.Fatalf("message %q, want STOPPING=1", got)
 	}
 	if err := result(t, done); err != nil {
@@ -350,18 +312,18 @@ func healthHandler(status int, hits chan<- struct{}) http.Handler {
 
 func TestWatchdogPingsOnlyWhileHealthCheckPasses(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
-		sock := newNotifySocket(t)
+		sock := apptest.NewNotifySocket(t)
 		hits := make(chan struct{}, 100)
 		var logs lockedBuffer
 		logger := NewLogger(&logs, "demo", "v1")
 		cfg := Config{Handler: LogRequests(logger, healthHandler(http.StatusOK, hits)), Logger: logger,
-			Notifier: sock.notifier(), WatchdogInterval: 20 * time.Millisecond, HealthPath: "/health"}
+			Notifier: notifierFor(sock), WatchdogInterval: 20 * time.Millisecond, HealthPath: "/health"}
 		serve(t, cfg)
-		if got := sock.next(); got != sdnotify.Ready {
+		if got := sock.Next(); got != sdnotify.Ready {
 			t.Fatalf("first message %q", got)
 		}
 		for i := 0; i < 2; i++ {
-			if got := sock.next(); got != sdnotify.Watchdog {
+			if got := sock.Next(); got != sdnotify.Watchdog {
 				t.Fatalf("message %q, want WATCHDOG=1", got)
 			}
 		}
@@ -373,13 +335,13 @@ func TestWatchdogPingsOnlyWhileHealthCheckPasses(t *testing.T) {
 		}
 	})
 	t.Run("unhealthy", func(t *testing.T) {
-		sock := newNotifySocket(t)
+		sock := apptest.NewNotifySocket(t)
 		hits := make(chan struct{})
 		var logs lockedBuffer
 		cfg := Config{Handler: healthHandler(http.StatusServiceUnavailable, hits), Logger: NewLogger(&logs, "demo", "v1"),
-			Notifier: sock.notifier(), WatchdogInterval: 10 * time.Millisecond, HealthPath: "/health"}
+			Notifier: notifierFor(sock), WatchdogInterval: 10 * time.Millisecond, HealthPath: "/health"}
 		_, cancel, done := serve(t, cfg)
-		if got := sock.next(); got != sdnotify.Ready {
+		if got := sock.Next(); got != sdnotify.Ready {
 			t.Fatalf("first message %q", got)
 		}
 		for i := 0; i < 3; i++ {
@@ -390,7 +352,7 @@ func TestWatchdogPingsOnlyWhileHealthCheckPasses(t *testing.T) {
 			}
 		}
 		cancel()
-		if got := sock.next(); got != sdnotify.Stopping {
+		if got := sock.Next(); got != sdnotify.Stopping {
 			t.Fatalf("message %q after failed health checks, want STOPPING=1 (no WATCHDOG=1)", got)
 		}
 		if err := result(t, done); err != nil {
