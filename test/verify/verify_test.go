@@ -56,8 +56,9 @@ func newHost(t *testing.T) *host {
 	// A unit without the key is not an app and must not be checked as one.
 	h.write("units/nginx.service", "[Unit]\nDescription=nginx\n")
 
-	// The upstream-shaped sample: booted, staged and rollback deployments.
-	sample, err := os.ReadFile(harness.Path("..", "shared", "reference", "bootc-status-sample.v1.json"))
+	// A schema-valid status document assembled from upstream bootc's fixtures:
+	// booted, staged (download-only) and rollback deployments.
+	sample, err := os.ReadFile(filepath.Join("testdata", "bootc-status-sample.v1.json"))
 	if err != nil {
 		t.Fatalf("bootc status sample: %v", err)
 	}
