@@ -33,8 +33,9 @@ BIN_DIR     := $(OUTPUT)/bin
 AWS_REGION  ?= us-east-1
 AWS_BUCKET  ?=
 AMI_NAME    ?=
-# The image `make ami` turns into a disk; a digest (REPO@sha256:...) pins it exactly.
-AMI_IMAGE   ?= $(IMAGE):$(VERSION)
+# What AMIs are built from. Instances follow this reference with `bootc upgrade`,
+# so it is the moving tag, not a version or a digest.
+AMI_IMAGE   ?= $(IMAGE):latest
 # user@ip of an instance; empty means "this machine".
 HOST        ?=
 # Extra flags for verify-instance.sh, e.g. --expect-version 1.4.0 --json

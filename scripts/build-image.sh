@@ -22,6 +22,7 @@
 #   SOURCE_URL         source repository URL
 #   BASE_IMAGE         base image; empty means the default pinned in the Containerfile
 #   OUTPUT             build output directory holding bin/<app> (default output)
+#   TARGETARCH         architecture of the binaries and so of the image (amd64, arm64)
 #
 # Tags IMAGE:VERSION and IMAGE:latest and prints IMAGE:VERSION on stdout.
 # Exit status: 0 built, 1 build failed or a prerequisite is missing, 2 usage error.
@@ -107,6 +108,13 @@ args=(
   --tag "$image:latest"
 )
 [[ -n $base_image ]] && args+=(--build-arg "BASE_IMAGE=$base_image")
+# The binaries in output/bin are built for TARGETARCH: the base must match, or an
+# arm64 (Graviton) image would carry amd64 binaries. Cross-arch RUN steps need
+# qemu-user-static on the build machine.
+if [[ -n ${TARGETARCH:-} ]]; then
+  [[ $TARGETARCH =~ ^[a-z0-9]+$ ]] || usage_error "TARGETARCH '$TARGETARCH' is not an architecture (amd64, arm64)"
+  args+=(--platform "linux/$TARGETARCH")
+fi
 $no_cache && args+=(--no-cache)
 
 log "building $image:$version (created $created${base_image:+, base $base_image})"

@@ -108,6 +108,11 @@ fi
 if [[ -n $env_file ]]; then
   [[ -f $env_file && -r $env_file ]] || usage_error "--env-file '$env_file' is not a readable file"
 fi
+# Instances keep tracking the reference they were installed from: a digest
+# never moves, so `bootc upgrade` on them would never find anything.
+if [[ $image == *@sha256:* ]]; then
+  warn "instances installed from a digest reference never receive updates from bootc upgrade; build from a tag (e.g. :latest), or run bootc switch <tag> on them later"
+fi
 case $output in /*) ;; *) output=$PWD/$output ;; esac
 case $config in /*) ;; *) config=$PWD/$config ;; esac
 case $env_file in "" | /*) ;; *) env_file=$PWD/$env_file ;; esac

@@ -143,7 +143,7 @@ do_status() {
   expected=$(cat "$(testboot_state_dir)/expected-digest" 2>/dev/null || true)
   [[ -z $expected ]] || printf 'expected:  %s (recorded by download)\n' "$expected"
   if [[ -f $(testboot_state_dir)/bad-digests ]]; then
-    awk -F '\t' '{ printf "bad:       %s (rolled back from on %s)\n", $1, $2 }' "$(testboot_state_dir)/bad-digests"
+    awk -F '\t' '{ printf "bad:       %s (abandoned by a rollback on %s)\n", $1, $2 }' "$(testboot_state_dir)/bad-digests"
   fi
 }
 
