@@ -30,8 +30,6 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 no_cache=false
@@ -56,16 +54,18 @@ output=${OUTPUT:-output}
 
 # --- Validate everything before touching anything --------------------------------
 [[ -n $image ]] || usage_error "IMAGE is not set (run through 'make build')"
-[[ $image =~ ^[a-z0-9][a-z0-9._/:-]*$ && $image != *: ]] ||
-  usage_error "IMAGE '$image' is not a repository name (lowercase, no tag or digest)"
+is_repo_name "$image" ||
+  usage_error "IMAGE '$image' is not a repository name (REGISTRY/PATH, lowercase, no tag or digest)"
 [[ -n $version ]] || usage_error "VERSION is not set (run through 'make build')"
-[[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] ||
+is_tag "$version" ||
   usage_error "VERSION '$version' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
 [[ -n $revision ]] || usage_error "REVISION is not set (run through 'make build')"
 [[ $epoch =~ ^[0-9]+$ ]] || usage_error "SOURCE_DATE_EPOCH '$epoch' is not a number of seconds"
 [[ -n $source_url ]] || usage_error "SOURCE_URL is not set (run through 'make build')"
 [[ -z $base_image || $base_image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] ||
   usage_error "BASE_IMAGE '$base_image' is not an image reference"
+[[ -z ${TARGETARCH:-} || $TARGETARCH =~ ^[a-z0-9]+$ ]] ||
+  usage_error "TARGETARCH '$TARGETARCH' is not an architecture (amd64, arm64)"
 
 require_cmd podman "apt-get install podman / dnf install podman"
 if [[ $(id -u) -ne 0 && $rootless_ok != 1 ]]; then
@@ -111,10 +111,7 @@ args=(
 # The binaries in output/bin are built for TARGETARCH: the base must match, or an
 # arm64 (Graviton) image would carry amd64 binaries. Cross-arch RUN steps need
 # qemu-user-static on the build machine.
-if [[ -n ${TARGETARCH:-} ]]; then
-  [[ $TARGETARCH =~ ^[a-z0-9]+$ ]] || usage_error "TARGETARCH '$TARGETARCH' is not an architecture (amd64, arm64)"
-  args+=(--platform "linux/$TARGETARCH")
-fi
+[[ -z ${TARGETARCH:-} ]] || args+=(--platform "linux/$TARGETARCH")
 $no_cache && args+=(--no-cache)
 
 log "building $image:$version (created $created${base_image:+, base $base_image})"

@@ -48,8 +48,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly TAG_PREFIX=bootc-testboot
 readonly AWS_ENV_NAMES=(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION)
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 image="" type=ami region=${AWS_REGION:-} bucket=${AWS_BUCKET:-} name="" rootfs=""
 config=$ROOT/config.toml output=${OUTPUT:-$ROOT/output} env_file=""
 builder=${BIB_IMAGE:-quay.io/centos-bootc/bootc-image-builder:latest}

@@ -21,14 +21,13 @@
 # sudo, the script's own root check explains). When this terminal is interactive, ssh
 # gets one too (-t), so confirmations and sudo's password prompt work remotely.
 #
-# Exit status: the script's own; 2 usage error; 255 ssh could not connect.
+# Exit status: the script's own; 1 ssh, base64 or tar is missing here; 2 usage error;
+# 255 ssh could not connect.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 host=""
 while (($#)); do

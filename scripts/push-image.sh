@@ -22,8 +22,6 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 image=${IMAGE:-}
 version=${VERSION:-}
 read -r -a tags <<<"${EXTRA_TAGS:-}"
@@ -51,13 +49,11 @@ digestfile=${digestfile:-$output/digest}
 [[ -n $version ]] || usage_error "no version: pass --version or set VERSION"
 # NAME is registry/path only: a tag or digest in it would silently be pushed as a
 # different repository.
-name_re='^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$'
-[[ $image =~ $name_re ]] ||
+is_repo_name "$image" ||
   usage_error "--image must be REGISTRY/PATH in lower case without tag or digest, got '$image'"
-tag_re='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
-[[ $version =~ $tag_re ]] || usage_error "version '$version' is not a valid tag"
+is_tag "$version" || usage_error "version '$version' is not a valid tag"
 for t in "${tags[@]}"; do
-  [[ $t =~ $tag_re ]] || usage_error "tag '$t' is not a valid tag"
+  is_tag "$t" || usage_error "tag '$t' is not a valid tag"
 done
 case $tls_verify in
   true) ;;
@@ -82,6 +78,7 @@ $latest && push_tags+=(latest)
 push_tags+=("${tags[@]}")
 mapfile -t push_tags < <(printf '%s\n' "${push_tags[@]}" | awk '!seen[$0]++')
 
+mkdir -p "$(dirname "$digestfile")" || die "cannot create the directory of $digestfile"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -91,7 +88,7 @@ for t in "${push_tags[@]}"; do
   podman push --quiet --tls-verify="$tls_verify" --digestfile "$tmp/digest" \
     "$src" "docker://$image:$t" >&2 || die "push of $image:$t failed (logged in to ${image%%/*}?)"
   got=$(<"$tmp/digest")
-  [[ $got =~ ^sha256:[0-9a-f]{64}$ ]] || die "podman reported no digest for $image:$t"
+  is_digest "$got" || die "podman reported no digest for $image:$t"
   if [[ -z $digest ]]; then
     digest=$got
   elif [[ $got != "$digest" ]]; then
@@ -99,7 +96,6 @@ for t in "${push_tags[@]}"; do
   fi
 done
 
-mkdir -p "$(dirname "$digestfile")"
 printf '%s\n' "$digest" >"$digestfile.tmp"
 mv -f "$digestfile.tmp" "$digestfile"
 log "pushed ${push_tags[*]} as $digest (written to $digestfile)"

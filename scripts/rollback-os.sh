@@ -34,8 +34,6 @@ readonly ROLLBACK_UNIT=bootc-testboot-rollback
 # `bootc rollback --apply` appeared in bootc 1.1.7.
 readonly MIN_ROLLBACK_APPLY=1.1.7
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 ASSUME_YES=0
 while (($#)); do
   case $1 in
@@ -49,6 +47,7 @@ done
 
 require_cmd jq
 require_cmd bootc "this is not a bootc host"
+require_cmd systemd-run "systemd"
 require_root
 take_lock
 
@@ -61,15 +60,12 @@ require_bootc_host "$s"
 [[ $(jq -r '.status.rollback.image != null' <<<"$s") == true ]] ||
   die "the rollback deployment is not container image based; bootc cannot roll back to it"
 
-show() {
-  jq -r "$1"' | "\(.imageDigest) (version \(.version // "unknown")\(if .timestamp then ", built \(.timestamp)" else "" end))"' <<<"$s"
-}
 booted=$(jq -r '.status.booted.image.imageDigest // empty' <<<"$s")
 booted_version=$(jq -r '.status.booted.image.version // empty' <<<"$s")
 target=$(jq -r '.status.rollback.image.imageDigest' <<<"$s")
 
-printf 'will boot: %s\n' "$(show .status.rollback.image)"
-printf 'leaving:   %s\n' "$(show .status.booted.image)"
+printf 'will boot: %s\n' "$(describe_image .status.rollback.image "$s")"
+printf 'leaving:   %s\n' "$(describe_image .status.booted.image "$s")"
 warn "/var is not rolled back: data written by the current version stays as it is"
 if [[ $(jq -r '.status.staged != null' <<<"$s") == true ]]; then
   warn "the staged deployment $(jq -r '.status.staged.image.imageDigest // "(not an image)"' <<<"$s") will be discarded"
@@ -82,7 +78,8 @@ if ver_ge "$v" "$MIN_ROLLBACK_APPLY"; then
   # Recorded first: the detached unit reboots the machine.
   record_bad_digest "$booted" "$booted_version"
   log "rolling back from $booted to $target: rebooting (unit $ROLLBACK_UNIT: bootc rollback --apply)"
-  run_detached "$ROLLBACK_UNIT" bootc rollback --apply
+  run_detached "$ROLLBACK_UNIT" bootc rollback --apply ||
+    die "could not start systemd unit $ROLLBACK_UNIT; nothing rolled back ($booted stays recorded as bad)"
 else
   bootc rollback >&2 || die "bootc rollback failed (see the error above)"
   s=$(bootc_status)

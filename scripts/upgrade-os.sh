@@ -54,8 +54,6 @@ readonly APPLY_UNIT=bootc-testboot-apply
 # --download-only / --from-downloaded appeared in bootc 1.12.0.
 readonly MIN_DOWNLOAD_ONLY=1.12.0
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 action="" force=false json=false
 ASSUME_YES=0
 while (($#)); do
@@ -83,12 +81,6 @@ done
 require_cmd jq
 require_cmd bootc "this is not a bootc host"
 require_root
-
-# describe JSON PATH: "sha256:... (version, timestamp)" of an ImageStatus, or "none".
-describe() {
-  jq -r "$1"' | if . == null then "none" else
-      "\(.imageDigest) (version \(.version // "unknown")\(if .timestamp then ", built \(.timestamp)" else "" end))" end' <<<"$2"
-}
 
 digest_at() { jq -r "$1 // empty" <<<"$2"; }
 
@@ -118,9 +110,9 @@ do_status() {
   cached=$(digest_at .status.booted.cachedUpdate.imageDigest "$s")
   staged=$(digest_at .status.staged.image.imageDigest "$s")
   printf 'image:     %s\n' "$ref"
-  printf 'booted:    %s\n' "$(describe .status.booted.image "$s")"
+  printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
   if [[ -n $staged ]]; then
-    printf 'staged:    %s\n' "$(describe .status.staged.image "$s")"
+    printf 'staged:    %s\n' "$(describe_image .status.staged.image "$s")"
     if [[ $(jq -r '.status.staged.downloadOnly // false' <<<"$s") == true ]]; then
       printf '           download-only: applied only by "upgrade-os.sh apply"; a reboot discards it\n'
     else
@@ -129,7 +121,7 @@ do_status() {
   else
     printf 'staged:    none\n'
   fi
-  printf 'rollback:  %s\n' "$(describe .status.rollback.image "$s")"
+  printf 'rollback:  %s\n' "$(describe_image .status.rollback.image "$s")"
   if [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]]; then
     printf 'next boot: the rollback deployment (rollback queued)\n'
   fi
@@ -138,7 +130,7 @@ do_status() {
   elif [[ $cached == "$booted" ]]; then
     printf 'update:    none at the last check\n'
   else
-    printf 'update:    %s at the last check\n' "$(describe .status.booted.cachedUpdate "$s")"
+    printf 'update:    %s at the last check\n' "$(describe_image .status.booted.cachedUpdate "$s")"
   fi
   expected=$(cat "$(testboot_state_dir)/expected-digest" 2>/dev/null || true)
   [[ -z $expected ]] || printf 'expected:  %s (recorded by download)\n' "$expected"
@@ -163,7 +155,7 @@ do_check() {
   booted=$(digest_at .status.booted.image.imageDigest "$s")
   cached=$(digest_at .status.booted.cachedUpdate.imageDigest "$s")
   staged=$(digest_at .status.staged.image.imageDigest "$s")
-  printf 'booted:    %s\n' "$(describe .status.booted.image "$s")"
+  printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
   # bootc leaves cachedUpdate null or equal to the booted digest when nothing is newer.
   if [[ -z $cached || $cached == "$booted" ]]; then
     printf 'available: same as booted\n'
@@ -171,7 +163,7 @@ do_check() {
     echo "up to date"
     return 0
   fi
-  printf 'available: %s\n' "$(describe .status.booted.cachedUpdate "$s")"
+  printf 'available: %s\n' "$(describe_image .status.booted.cachedUpdate "$s")"
   [[ $staged != "$cached" ]] || printf 'staged:    already (run "upgrade-os.sh apply" to reboot into it)\n'
   if [[ -n $(bad_digest_note "$cached") ]]; then
     warn "the available image $cached was recorded as bad by a rollback; download refuses it without --force"
@@ -222,11 +214,12 @@ do_download() {
   printf '%s\n' "$staged" >"$dir/expected-digest" || die "cannot write $dir/expected-digest"
   log "downloaded and staged (locked): $staged; expected digest recorded in $dir/expected-digest"
   warn "a reboot before 'upgrade-os.sh apply' discards this download (the current deployment boots again)"
-  printf 'staged:    %s\n' "$(describe .status.staged.image "$s")"
+  printf 'staged:    %s\n' "$(describe_image .status.staged.image "$s")"
   printf 'next:      upgrade-os.sh apply   (reboots into it)\n'
 }
 
 do_apply() {
+  require_cmd systemd-run "systemd"
   take_lock
   local s v staged expected locked
   s=$(bootc_status)
@@ -246,8 +239,8 @@ do_apply() {
   if [[ $locked == true ]] && ! ver_ge "$v" "$MIN_DOWNLOAD_ONLY"; then
     die "the staged deployment is download-only but bootc $v has no --from-downloaded"
   fi
-  printf 'apply:     %s\n' "$(describe .status.staged.image "$s")"
-  printf 'booted:    %s\n' "$(describe .status.booted.image "$s")"
+  printf 'apply:     %s\n' "$(describe_image .status.staged.image "$s")"
+  printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
   confirm "Reboot into $staged now?" || die "not confirmed; nothing changed"
   mkdir -p "$dir" || die "cannot create $dir"
   printf '%s\n' "$staged" >"$dir/expected-digest" || die "cannot write $dir/expected-digest"
@@ -255,11 +248,13 @@ do_apply() {
     # Unlock here, where an error is visible and stops us; the detached unit only reboots.
     bootc upgrade --from-downloaded >&2 || die "bootc upgrade --from-downloaded failed (see the error above)"
     log "applying $staged: rebooting (unit $APPLY_UNIT: bootc upgrade --from-downloaded --apply)"
-    run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply
+    run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply ||
+      die "could not start systemd unit $APPLY_UNIT; $staged is unlocked: the next reboot applies it"
   else
     # Older bootc: a staged deployment is applied by any orderly reboot.
     log "applying $staged: rebooting (unit $APPLY_UNIT: systemctl reboot; bootc $v)"
-    run_detached "$APPLY_UNIT" systemctl reboot
+    run_detached "$APPLY_UNIT" systemctl reboot ||
+      die "could not start systemd unit $APPLY_UNIT; $staged stays staged for the next reboot"
   fi
   echo "rebooting into $staged (journalctl -u $APPLY_UNIT); afterwards: verify-instance.sh --expect-digest $staged"
 }

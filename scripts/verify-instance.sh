@@ -32,8 +32,6 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
 expect_digest="" expect_version="" url="http://127.0.0.1"
 min_free_mb=500 min_free_percent=5 timeout_s=10 wait_boot=0
 unit_dir=${TESTBOOT_UNIT_DIR:-/usr/lib/systemd/system}
@@ -60,7 +58,7 @@ while (($#)); do
   esac
 done
 
-[[ -z $expect_digest || $expect_digest =~ ^sha256:[0-9a-f]{64}$ ]] ||
+[[ -z $expect_digest ]] || is_digest "$expect_digest" ||
   usage_error "--expect-digest must be sha256:<64 hex digits>, got '$expect_digest'"
 [[ $url =~ ^https?://[^[:space:]]+$ ]] || usage_error "--url must be an http:// or https:// URL, got '$url'"
 is_uint "$min_free_mb" || usage_error "--min-free-mb must be a whole number of MiB, got '$min_free_mb'"

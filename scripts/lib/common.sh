@@ -38,6 +38,11 @@ usage_error() {
   exit "$EX_USAGE"
 }
 
+# usage: --help, the script's header comment (from line 2 up to `set -euo pipefail`).
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
 # journal PRIORITY MSG: best effort; a missing logger never breaks a script.
 journal() {
   local prio=$1
@@ -118,6 +123,23 @@ is_digest() {
   [[ $1 =~ ^sha256:[0-9a-f]{64}$ ]]
 }
 
+# is_tag S: an image tag registries accept (at most 128 of letters, digits, _ . -).
+is_tag() {
+  [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]
+}
+
+# is_repo_name S: REGISTRY[:PORT]/PATH in lower case, without tag or digest.
+is_repo_name() {
+  [[ $1 =~ ^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$ ]]
+}
+
+# describe_image JQPATH JSON: "sha256:... (version V, built T)" of the ImageStatus at
+# JQPATH in a bootc status document, or "none".
+describe_image() {
+  jq -r "$1"' | if . == null then "none" else
+      "\(.imageDigest) (version \(.version // "unknown")\(if .timestamp then ", built \(.timestamp)" else "" end))" end' <<<"$2"
+}
+
 # bootc_version: the X.Y.Z of `bootc --version` ("bootc 1.12.0").
 bootc_version() {
   local out
@@ -164,13 +186,13 @@ record_bad_digest() {
 
 # run_detached UNIT CMD...: run CMD as a transient systemd unit outside this session, so
 # a command that reboots the machine lets an SSH session return cleanly first.
-# Follow it with: journalctl -u UNIT
+# Follow it with: journalctl -u UNIT. It fails when the unit cannot start; the caller
+# says what its earlier steps left behind, and checks `require_cmd systemd-run` before
+# its first change.
 run_detached() {
   local unit=$1
   shift
-  require_cmd systemd-run "systemd"
-  systemd-run --unit="$unit" --collect --quiet -- "$@" ||
-    die "could not start '$*' as systemd unit $unit"
+  systemd-run --unit="$unit" --collect --quiet -- "$@"
 }
 
 # image_ref_problem REF: why REF is not a usable registry image reference (empty output

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"bootc-testboot/test/harness"
 )
 
 // vmRSS returns the resident set size of a process in KiB, from /proc/PID/status.
@@ -92,11 +94,7 @@ func (p *process) logTail() string {
 	if err != nil {
 		return err.Error()
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return strings.Join(lines, "\n")
+	return harness.Tail(string(b), 15)
 }
 
 // stop sends SIGTERM (graceful), then SIGKILL to the group after a bound.

@@ -22,7 +22,7 @@ source "$ROOT/scripts/lib/common.sh"
 while (($#)); do
   case $1 in
     -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      usage
       exit 0
       ;;
     *) usage_error "unknown argument '$1'" ;;
@@ -31,7 +31,7 @@ done
 
 case ${BENCH_QUICK:-} in
   '' | 0 | 1) ;;
-  *) usage_error "BENCH_QUICK must be 1 (quick) or unset, not '$BENCH_QUICK'" ;;
+  *) usage_error "BENCH_QUICK must be 1 (quick), 0 or unset, not '$BENCH_QUICK'" ;;
 esac
 
 sections=(footprint serving upgrade rebuild boot)

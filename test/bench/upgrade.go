@@ -126,31 +126,11 @@ func (b *buildSet) image(t testing.TB, layout, version string) (harness.Image, e
 	if img, ok := b.images[key]; ok {
 		return img, nil
 	}
-	img, err := build(t, b.options(layout, version, layout, b.noCache))
+	img, err := harness.BuildImageErr(t, b.options(layout, version, layout, b.noCache))
 	if err != nil {
 		return img, err
 	}
 	b.images[key] = img
-	return img, nil
-}
-
-func build(t testing.TB, opts harness.BuildOptions) (harness.Image, error) {
-	img, err := harness.BuildImageErr(t, opts)
-	// podman's layer cache can name a layer that a concurrent `podman rmi`
-	// (another suite sharing root's storage) is deleting; that is not a
-	// failure of the build, and a second attempt sees consistent storage.
-	if err != nil && strings.Contains(err.Error(), "layer not known") {
-		t.Logf("podman storage changed under the build of %s; building it again", opts.Version)
-		img, err = harness.BuildImageErr(t, opts)
-	}
-	if err != nil {
-		return img, err
-	}
-	// An uncached build that used the cache would make the rebuild check
-	// pass for the wrong reason.
-	if opts.NoCache && strings.Contains(img.Output, "Using cache") {
-		return img, fmt.Errorf("%s: built with --no-cache but podman reused cached layers", img.Ref)
-	}
 	return img, nil
 }
 
@@ -210,7 +190,7 @@ func measureRebuild(ctx context.Context, t testing.TB, b *buildSet, ociDir strin
 	if err != nil {
 		return nil, err
 	}
-	again, err := build(t, b.options(layoutOurs, "v1", "rebuild", true))
+	again, err := harness.BuildImageErr(t, b.options(layoutOurs, "v1", "rebuild", true))
 	if err != nil {
 		return nil, err
 	}

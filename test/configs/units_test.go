@@ -2,7 +2,6 @@ package configs
 
 import (
 	"bufio"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,7 +174,10 @@ func TestUnitVerify(t *testing.T) {
 	for _, unit := range appUnits(t) {
 		t.Run(unit.app, func(t *testing.T) {
 			root := t.TempDir()
-			copyTree(t, hostUnits, filepath.Join(root, hostUnits))
+			// Symlinks (aliases such as default.target -> graphical.target) stay links.
+			if err := harness.CopyTree(hostUnits, filepath.Join(root, hostUnits), nil); err != nil {
+				t.Fatal(err)
+			}
 			name := filepath.Base(unit.path)
 			copyFile(t, unit.path, filepath.Join(root, "etc/systemd/system", name))
 
@@ -210,39 +212,6 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// copyTree copies regular files and symlinks (aliases such as
-// default.target -> graphical.target) as they are.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, data, 0o644)
-		}
-		return nil
-	})
-	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -64,11 +64,11 @@ func StandinBase(t testing.TB) string {
 	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("building the stand-in base: %v\n%s", err, tail(stderr.String(), 40))
+		t.Fatalf("building the stand-in base: %v\n%s", err, Tail(stderr.String(), 40))
 	}
 	ref := strings.TrimSpace(lastLine(stdout.String()))
 	if !strings.HasPrefix(ref, "localhost/bootc-testboot-standin:") {
-		t.Fatalf("test/standin/build.sh printed %q, want an image reference\n%s", ref, tail(stderr.String(), 20))
+		t.Fatalf("test/standin/build.sh printed %q, want an image reference\n%s", ref, Tail(stderr.String(), 20))
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Logf("stand-in base %s built in %s", ref, d.Round(time.Second))
@@ -143,6 +143,27 @@ func BuildImageErr(t testing.TB, opts BuildOptions) (Image, error) {
 
 func buildImage(t testing.TB, opts BuildOptions) (Image, error) {
 	t.Helper()
+	img, err := buildOnce(t, opts)
+	// podman's layer cache can name a layer that a concurrent `podman rmi`
+	// (another suite sharing root's storage) is deleting; that is not a
+	// failure of the build, and a second attempt sees consistent storage.
+	if err != nil && strings.Contains(err.Error(), "layer not known") {
+		t.Logf("podman storage changed under the build of %s; building it again", img.Ref)
+		img, err = buildOnce(t, opts)
+	}
+	if err != nil {
+		return img, err
+	}
+	// An uncached build that used the cache would make a rebuild check pass
+	// for the wrong reason.
+	if opts.NoCache && strings.Contains(img.Output, "Using cache") {
+		return img, fmt.Errorf("%s: built with --no-cache but podman reused cached layers", img.Ref)
+	}
+	return img, nil
+}
+
+func buildOnce(t testing.TB, opts BuildOptions) (Image, error) {
+	t.Helper()
 	if opts.Image == "" {
 		opts.Image = TestImageRepo
 	}
@@ -198,7 +219,7 @@ func buildImage(t testing.TB, opts BuildOptions) (Image, error) {
 	unlock()
 	img.Output = out.String()
 	if err != nil {
-		return img, fmt.Errorf("make build VERSION=%s: %v\n%s", opts.Version, err, tail(img.Output, 60))
+		return img, fmt.Errorf("make build VERSION=%s: %v\n%s", opts.Version, err, Tail(img.Output, 60))
 	}
 	t.Logf("built %s in %s", img.Ref, time.Since(start).Round(time.Second))
 	img.ID = "sha256:" + strings.TrimPrefix(inspect(t, img.Ref, "{{.Id}}"), "sha256:")
@@ -311,7 +332,13 @@ func ChangedLayers(a, b []Layer) []Layer {
 // CopyRepo copies the repository's working tree, without .git and output/,
 // to dst, keeping modes and symlinks.
 func CopyRepo(dst string) error {
-	src := Root()
+	return CopyTree(Root(), dst, func(rel string) bool { return rel == ".git" || rel == "output" })
+}
+
+// CopyTree copies the directory tree src to dst, keeping modes and symlinks.
+// skip, when not nil, leaves out the entries (and directories' contents) whose
+// path relative to src it accepts.
+func CopyTree(src, dst string, skip func(rel string) bool) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -320,8 +347,11 @@ func CopyRepo(dst string) error {
 		if err != nil {
 			return err
 		}
-		if rel == ".git" || rel == "output" {
-			return filepath.SkipDir
+		if skip != nil && rel != "." && skip(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		target := filepath.Join(dst, rel)
 		info, err := d.Info()
@@ -404,13 +434,4 @@ func stderrOf(err error) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -19,6 +19,16 @@ func NonEmptyLines(s string) []string {
 	return out
 }
 
+// Tail returns the last n lines of s, for failure messages that quote a
+// command's output or log.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // ReadFile returns the content of path and fails the test when it cannot.
 func ReadFile(t testing.TB, path string) string {
 	t.Helper()

@@ -280,7 +280,7 @@ func TestAMIPreflightFailures(t *testing.T) {
 			if len(harness.NonEmptyLines(r.Stderr)) > 3 {
 				t.Errorf("a preflight failure should be short:\n%s", r.Stderr)
 			}
-			noMutation(t, a.d)
+			a.d.AssertNoMutation(t)
 			if exists(filepath.Join(a.output, "ami.json")) {
 				t.Error("ami.json written")
 			}
@@ -364,7 +364,7 @@ func TestAMIBadInput(t *testing.T) {
 		a := newAMIEnv(t)
 		r := a.d.Run(t, "create-ami.sh", append([]string{"--config", "/nonexistent/config.toml"}, amiArgs()...)...)
 		errorLine(t, r, 2, "config file '/nonexistent/config.toml' does not exist")
-		noMutation(t, a.d)
+		a.d.AssertNoMutation(t)
 	})
 	if exists("/tmp/testboot-pwned") {
 		t.Error("an argument was evaluated")

@@ -60,12 +60,6 @@ func lastLine(s string) string {
 	return l[len(l)-1]
 }
 
-// noMutation asserts that the record holds no mutating call.
-func noMutation(t *testing.T, d *harness.Doubles) {
-	t.Helper()
-	d.AssertNoMutation(t)
-}
-
 // holdLock takes the operations lock the scripts use, until the test ends.
 func holdLock(t *testing.T, d *harness.Doubles) {
 	t.Helper()

@@ -183,7 +183,7 @@ func TestOnHostBadInput(t *testing.T) {
 			if calls := harness.Find(d.Calls(t), "ssh"); len(calls) != 0 {
 				t.Errorf("bad input reached ssh")
 			}
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 	if exists("/tmp/testboot-pwned") {

@@ -53,7 +53,7 @@ func TestRolledBackDigestIsRefusedByUpgrades(t *testing.T) {
 	}
 	r = d.Run(t, "upgrade-os.sh", "download")
 	lastErrorLine(t, r, 1, "recorded as bad by a rollback")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestRollbackOnOldBootc(t *testing.T) {
@@ -82,7 +82,7 @@ func TestRollbackWithoutRollbackDeployment(t *testing.T) {
 	d.SetBootc(t, harness.BootcHost(harness.Img("v1")))
 	r := d.Run(t, "rollback-os.sh", "--yes")
 	errorLine(t, r, 1, "there is no rollback deployment")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 	if exists(stateFile(d, "bad-digests")) {
 		t.Error("recorded a bad digest without rolling back")
 	}
@@ -96,14 +96,14 @@ func TestRollbackAlreadyQueued(t *testing.T) {
 	d.SetBootc(t, h)
 	r := d.Run(t, "rollback-os.sh", "--yes")
 	errorLine(t, r, 1, "a rollback is already queued")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestRollbackAsksWithoutYes(t *testing.T) {
 	d := newHost(t)
 	r := d.RunCmd(t, harness.Cmd{Script: "rollback-os.sh", Stdin: "y\n"})
 	lastErrorLine(t, r, 1, "refusing without a terminal; pass --yes")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 	if exists(stateFile(d, "bad-digests")) {
 		t.Error("recorded a bad digest without rolling back")
 	}
@@ -114,7 +114,7 @@ func TestRollbackNotABootcHost(t *testing.T) {
 	d.SetBootc(t, harness.NotBootcHost())
 	r := d.Run(t, "rollback-os.sh", "--yes")
 	errorLine(t, r, 1, "not booted via bootc")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestRollbackConcurrentRunRefused(t *testing.T) {
@@ -122,7 +122,7 @@ func TestRollbackConcurrentRunRefused(t *testing.T) {
 	holdLock(t, d)
 	r := d.Run(t, "rollback-os.sh", "--yes")
 	errorLine(t, r, 3, "another bootc-testboot operation is running")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestRollbackBadInputAndNotRoot(t *testing.T) {
@@ -141,7 +141,7 @@ func TestRollbackBadInputAndNotRoot(t *testing.T) {
 			if len(harness.Find(d.Calls(t), "bootc")) != 0 {
 				t.Errorf("bad input reached bootc")
 			}
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 	t.Run("not root", func(t *testing.T) {
@@ -149,6 +149,6 @@ func TestRollbackBadInputAndNotRoot(t *testing.T) {
 		d.SetUID(t, 1000)
 		r := d.Run(t, "rollback-os.sh", "--yes")
 		errorLine(t, r, 1, "must run as root")
-		noMutation(t, d)
+		d.AssertNoMutation(t)
 	})
 }

@@ -38,7 +38,7 @@ func TestStatusSummarisesDeployments(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestStatusNothingStagedNoRollback(t *testing.T) {
@@ -81,7 +81,7 @@ func TestNotABootcHost(t *testing.T) {
 			}
 			r := d.Run(t, "upgrade-os.sh", args...)
 			errorLine(t, r, 1, "not booted via bootc")
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 }
@@ -91,7 +91,7 @@ func TestMalformedStatusJSON(t *testing.T) {
 	d.Set(t, "bootc/status.json", `{"apiVersion": "org.containers.bootc/v1", "status": {`)
 	r := d.Run(t, "upgrade-os.sh", "status")
 	errorLine(t, r, 1, "bootc status did not print a status document")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestCheckUpToDate(t *testing.T) {
@@ -104,7 +104,7 @@ func TestCheckUpToDate(t *testing.T) {
 	if len(harness.Find(r.Calls, "bootc", "upgrade", "--check")) != 1 {
 		t.Errorf("no bootc upgrade --check:\n%s", harness.FormatCalls(r.Calls))
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestCheckUpdateAvailable(t *testing.T) {
@@ -125,7 +125,7 @@ func TestCheckUpdateAvailable(t *testing.T) {
 	if d.Bootc(t).Status.Staged != nil {
 		t.Error("check staged something")
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 	if len(harness.Find(r.Calls, "logger", "--tag", "bootc-testboot/upgrade-os.sh")) == 0 {
 		t.Errorf("check not logged to the journal:\n%s", harness.FormatCalls(r.Calls))
 	}
@@ -139,7 +139,7 @@ func TestCheckFailsWhenRegistryUnreachable(t *testing.T) {
 	if !strings.Contains(r.Stderr, "connection refused") {
 		t.Errorf("bootc's own error not shown:\n%s", r.Stderr)
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestDownloadStagesLockedAndRecordsDigest(t *testing.T) {
@@ -182,7 +182,7 @@ func TestDownloadWhenUpToDateDoesNothing(t *testing.T) {
 	if r.ExitCode != 0 || lastLine(r.Stdout) != "up to date" {
 		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestDownloadTwiceDownloadsOnce(t *testing.T) {
@@ -205,7 +205,7 @@ func TestDownloadOnOldBootc(t *testing.T) {
 	if !strings.Contains(r.Stderr, "'bootc upgrade' stages the update for the next reboot") {
 		t.Errorf("no advice for old hosts:\n%s", r.Stderr)
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestDownloadRefusesBadDigest(t *testing.T) {
@@ -216,7 +216,7 @@ func TestDownloadRefusesBadDigest(t *testing.T) {
 	if !strings.Contains(r.Stderr, "--force") {
 		t.Errorf("no hint at --force:\n%s", r.Stderr)
 	}
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 	if d.Bootc(t).Status.Staged != nil {
 		t.Error("a bad digest was staged")
 	}
@@ -280,7 +280,7 @@ func TestApplyNothingStaged(t *testing.T) {
 	d := newHost(t)
 	r := d.Run(t, "upgrade-os.sh", "apply", "--yes")
 	errorLine(t, r, 1, "nothing is staged; run 'upgrade-os.sh download' first")
-	noMutation(t, d)
+	d.AssertNoMutation(t)
 }
 
 func TestApplyAsksWithoutYes(t *testing.T) {
@@ -351,7 +351,7 @@ func TestConcurrentRunsAreRefused(t *testing.T) {
 			if n := len(harness.Find(r.Calls, "bootc", "upgrade")); n != 0 {
 				t.Errorf("ran bootc upgrade while locked")
 			}
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 }
@@ -380,7 +380,7 @@ func TestUpgradeBadInput(t *testing.T) {
 			if n := len(harness.Find(d.Calls(t), "bootc")); n != 0 {
 				t.Errorf("bad input reached bootc:\n%s", harness.FormatCalls(d.Calls(t)))
 			}
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 	if exists("/tmp/testboot-pwned") {
@@ -395,7 +395,7 @@ func TestUpgradeNotRoot(t *testing.T) {
 			d.SetUID(t, 1000)
 			r := d.Run(t, "upgrade-os.sh", action)
 			errorLine(t, r, 1, "must run as root")
-			noMutation(t, d)
+			d.AssertNoMutation(t)
 		})
 	}
 }

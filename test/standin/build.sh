@@ -39,7 +39,7 @@ rebuild=false
 while (($#)); do
   case $1 in
     -h | --help)
-      sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+      usage
       exit 0
       ;;
     --rebuild) rebuild=true ;;

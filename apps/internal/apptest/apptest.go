@@ -107,6 +107,8 @@ func Start(t *testing.T, run RunFunc, args []string, env map[string]string) (sto
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	// A test that fails before calling stop must not leave the server running.
+	t.Cleanup(cancel)
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, Env(full), &bytes.Buffer{}, &stderr) }()

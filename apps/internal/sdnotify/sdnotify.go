@@ -56,8 +56,10 @@ func (n *Notifier) Notify(state string) error {
 
 // WatchdogInterval returns how often to send WATCHDOG=1: half the timeout
 // systemd gave in $WATCHDOG_USEC, so one late ping never kills the service.
-// It returns 0 (no watchdog) when the variable is unset, invalid, or
-// $WATCHDOG_PID names another process (the watchdog was meant for a parent).
+// It returns 0 (no watchdog) when the variable is unset or $WATCHDOG_PID
+// names another process (the watchdog was meant for a parent), and an error
+// when either variable is not a valid number: a unit whose watchdog cannot be
+// honoured would be killed by systemd, so it must not start silently.
 func WatchdogInterval(getenv func(string) string, pid int) (time.Duration, error) {
 	usecText := getenv("WATCHDOG_USEC")
 	if usecText == "" {
