@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"bootc-testboot/test/harness"
 )
 
 // appLoad says how to start an app on a free port and which endpoint its
@@ -52,7 +54,7 @@ func measureFootprint(ctx context.Context, app, bin, logDir string, requests int
 		return a, nil
 	}
 	a.Path = load.path
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return a, err
 	}

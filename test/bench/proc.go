@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,18 +41,6 @@ func parseVmRSS(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("no VmRSS line in /proc status")
-}
-
-// freePort asks the kernel for an unused loopback port. Another process could
-// take it before we bind it; on loopback for a few seconds that is unlikely,
-// and the server start fails loudly if it happens.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // process is a server started for a measurement, stopped with SIGTERM.

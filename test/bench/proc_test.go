@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"bootc-testboot/test/harness"
 )
 
 func TestDriveSendsExactlyN(t *testing.T) {
@@ -44,7 +46,7 @@ func TestWaitHTTPReportsAnExitedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.stop()
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func startServingRig(ctx context.Context, dir, helloBin, nginxConf string) (_ *s
 		}
 	}()
 	for _, p := range []*int{&r.helloPort, &r.nginxPort, &r.staticPort} {
-		if *p, err = freePort(); err != nil {
+		if *p, err = harness.FreePort(); err != nil {
 			return nil, err
 		}
 	}

@@ -150,16 +150,6 @@ func (b *backend) newConns() int {
 	return b.conns
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // runNginx starts nginx in the foreground on conf and stops it at cleanup.
 func runNginx(t *testing.T, dir, conf, addr string) {
 	t.Helper()
@@ -249,7 +239,7 @@ func TestNginxRoutesToApps(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	_ = slow
-	addr := freeAddr(t)
+	addr := harness.FreeAddr(t)
 	// Only the read timeout is shortened, so a 504 does not take 30 s.
 	shortRead := func(c string) string {
 		return strings.Replace(c, "proxy_read_timeout 30s;", "proxy_read_timeout 1s;", 1)
