@@ -198,8 +198,23 @@ func TestBuildScriptErrors(t *testing.T) {
 
 	t.Run("not root", func(t *testing.T) {
 		harness.RequireImageTools(t)
+		// The unprivileged user must be able to read the script wherever the
+		// repository lives (a checkout under a 0700 directory is common), so it
+		// runs from a world-readable copy; the root check comes before any use
+		// of the rest of the tree.
+		dir, err := os.MkdirTemp("", "build-image-nonroot-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := harness.CopyTree(harness.Path("scripts"), dir, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			harness.Path("scripts", "build-image.sh"))
+			filepath.Join(dir, "build-image.sh"))
 		cmd.Env = []string{"TESTBOOT_NO_JOURNAL=1", "IMAGE=localhost/x", "VERSION=v1", "REVISION=abc",
 			"SOURCE_DATE_EPOCH=1", "SOURCE_URL=u", "PATH=" + os.Getenv("PATH"), "HOME=/nonexistent"}
 		out, err := cmd.CombinedOutput()
