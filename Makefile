@@ -3,12 +3,36 @@
 #
 # Every variable below can be overridden on the command line or from the
 # environment, e.g. `make build BASE_IMAGE=quay.io/centos-bootc/centos-bootc:stream10`.
+#
+# Such a value is data, whatever it contains: make does not expand `$` in it, and
+# no recipe pastes it into shell text. Recipes read it from the environment as
+# "$$VAR", so a script gets it as one argument (or one environment variable) and
+# rejects it with a one-line error when it is not valid. VERIFY_ARGS alone is a
+# list: it is split on whitespace, with no quoting, globbing or evaluation.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules
+
+# The variables the recipes below hand to scripts (exported further down).
+USER_VARS := REGISTRY IMAGE_NAME IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE \
+	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES
+
+# Make reads a command-line or environment value as make syntax: `$(shell ...)` in
+# it would run when the value is used or exported. Keep such values literal: every
+# command-line variable (the scripts read more than USER_VARS, e.g. EXTRA_TAGS),
+# and the environment's values of USER_VARS.
+define literal
+override $(1) := $$(value $(1))
+export $(1)
+endef
+$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $v)),$(eval $(call literal,$v))))
+$(foreach v,$(USER_VARS),$(if $(filter environment,$(origin $v)),$(eval $(call literal,$v))))
+
+# shq: $(1) as one single-quoted shell word, for the few places make itself runs a shell.
+shq = '$(subst ','\'',$(1))'
 
 # --- Image identity ---------------------------------------------------------
 REGISTRY    ?= ghcr.io/bootc-testboot
@@ -25,9 +49,10 @@ BASE_IMAGE  ?=
 
 # --- Go build -----------------------------------------------------------------
 GO          ?= go
-TARGETARCH  ?= $(shell $(GO) env GOARCH 2>/dev/null || echo amd64)
+TARGETARCH  ?= $(shell $(call shq,$(GO)) env GOARCH 2>/dev/null || echo amd64)
 OUTPUT      ?= output
-BIN_DIR     := $(OUTPUT)/bin
+# Empty means the default, as in the scripts, not the root directory's /bin.
+override OUTPUT := $(or $(OUTPUT),output)
 
 # --- AWS and remote hosts -----------------------------------------------------
 AWS_REGION  ?= us-east-1
@@ -38,14 +63,18 @@ AMI_NAME    ?=
 AMI_IMAGE   ?= $(IMAGE):latest
 # user@ip of an instance; empty means "this machine".
 HOST        ?=
-# Extra flags for verify-instance.sh, e.g. --expect-version 1.4.0 --json
+# Extra flags for verify-instance.sh, e.g. --expect-version 1.4.0 --json. Split on
+# whitespace only (bash `read -a`): quotes are not interpreted, so no flag value
+# can hold a space, and nothing in it is globbed or evaluated.
 VERIFY_ARGS ?=
+# 1 answers the confirmation of os-apply and os-rollback; empty or 0 asks.
+YES         ?=
 
-export VERSION REVISION SOURCE_DATE_EPOCH IMAGE BASE_IMAGE SOURCE_URL TARGETARCH OUTPUT
+export $(USER_VARS)
 
 # Every directory under apps/ with a main.go is an app; nothing else to edit.
 APPS     := $(patsubst apps/%/main.go,%,$(wildcard apps/*/main.go))
-APP_BINS := $(addprefix $(BIN_DIR)/,$(APPS))
+APP_TARGETS := $(addprefix app-,$(APPS))
 # Go modules that hold tests (apps, shared code, integration tests).
 GO_MODULES := $(patsubst %/go.mod,%,$(wildcard apps/*/go.mod)) test
 
@@ -54,30 +83,38 @@ GO_MODULES := $(patsubst %/go.mod,%,$(wildcard apps/*/go.mod)) test
 app_sources = $(shell find apps/$(1) apps/internal -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -not -name '*_test.go' -not -path 'apps/internal/apptest/*' 2>/dev/null | LC_ALL=C sort)
 app_version = $(shell cat $(call app_sources,$(1)) 2>/dev/null | sha256sum | cut -c1-12)
 
-# Runs a script from scripts/ here, or on $(HOST) over ssh with sudo.
-ON_HOST = scripts/on-host.sh $(if $(HOST),--host '$(HOST)')
+# Runs a script from scripts/ here, or on $HOST over ssh with sudo.
+ON_HOST = host=(); [[ -z $$HOST ]] || host=(--host "$$HOST"); scripts/on-host.sh "$${host[@]}"
+# Sets the array yes from YES: (--yes) for 1, empty for empty or 0, else an error.
+YES_FLAG = case $$YES in \
+	  "" | 0) yes=() ;; \
+	  1) yes=(--yes) ;; \
+	  *) printf 'make: YES must be 1 (or empty to be asked), not %q\n' "$$YES" >&2; exit 2 ;; \
+	esac
 
 .PHONY: help
 help: ## List the targets (default)
 	@c=$$([ -t 1 ] && printf '\033[36m' || true); r=$$([ -t 1 ] && printf '\033[0m' || true); \
-	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-12s%s %s\n", c, $$1, r, $$2}' \
+		$(foreach f,$(MAKEFILE_LIST),$(call shq,$(f)))
 	@echo
 	@echo "Variables (override with VAR=value): REGISTRY IMAGE VERSION BASE_IMAGE TARGETARCH"
 	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK"
-	@echo "Apps found under apps/: $(APPS)"
+	@echo $(call shq,Apps found under apps/: $(APPS))
 
 # --- Build --------------------------------------------------------------------
 .PHONY: apps
-apps: $(APP_BINS) ## Compile every apps/*/main.go into output/bin/ (static, reproducible)
+apps: $(APP_TARGETS) ## Compile every apps/*/main.go into output/bin/ (static, reproducible)
 
-# FORCE: go's own cache decides what to rebuild; make only fans out per app.
-$(BIN_DIR)/%: FORCE
-	@mkdir -p $(BIN_DIR)
-	cd apps/$* && GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH=$(TARGETARCH) $(GO) build -trimpath -buildvcs=false \
-		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o $(abspath $@) .
-
-.PHONY: FORCE
-FORCE:
+# One phony target per app: go's own cache decides what to rebuild; make only
+# fans out per app. The targets are named after the apps, not after
+# $(OUTPUT)/bin/<app>, so OUTPUT never becomes make syntax.
+.PHONY: $(APP_TARGETS)
+$(APP_TARGETS): app-%:
+	@mkdir -p -- "$$OUTPUT/bin"
+	out=$$(realpath -ms -- "$$OUTPUT/bin/$*") && cd apps/$* && \
+	GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH="$$TARGETARCH" "$$GO" build -trimpath -buildvcs=false \
+		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o "$$out" .
 
 .PHONY: build
 build: apps ## Build the bootc OS image with podman (make apps + podman build)
@@ -107,17 +144,20 @@ bench: ## Benchmarks: upgrade size, reproducibility, serving, footprint, boot (B
 # --- AMI ----------------------------------------------------------------------
 .PHONY: ami
 ami: ## Build an AMI with bootc-image-builder and upload it (AWS_BUCKET, AMI_NAME, AMI_IMAGE)
-	scripts/create-ami.sh --image '$(AMI_IMAGE)' --region '$(AWS_REGION)' \
-		$(if $(AWS_BUCKET),--bucket '$(AWS_BUCKET)') $(if $(AMI_NAME),--name '$(AMI_NAME)')
+	args=(--image "$$AMI_IMAGE" --region "$$AWS_REGION"); \
+	[[ -z $$AWS_BUCKET ]] || args+=(--bucket "$$AWS_BUCKET"); \
+	[[ -z $$AMI_NAME ]] || args+=(--name "$$AMI_NAME"); \
+	scripts/create-ami.sh "$${args[@]}"
 
 .PHONY: qcow2
 qcow2: ## Build a local qcow2 disk for VM testing (no AWS)
-	scripts/create-ami.sh --type qcow2 --image '$(IMAGE):$(VERSION)'
+	scripts/create-ami.sh --type qcow2 --image "$$IMAGE:$$VERSION"
 
 # --- Day-2 operations (here, or on HOST=user@ip) ----------------------------------
 .PHONY: verify
 verify: ## Post-boot health checks of an instance (VERIFY_ARGS="--expect-digest sha256:...")
-	$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)
+	read -r -d '' -a verify_args <<<"$$VERIFY_ARGS" || true; \
+	$(ON_HOST) verify-instance.sh "$${verify_args[@]}"
 
 .PHONY: os-status
 os-status: ## Show booted, staged and rollback deployments
@@ -133,13 +173,13 @@ os-upgrade: ## Download and stage the update without applying it
 
 .PHONY: os-apply
 os-apply: ## Apply the downloaded update and reboot (asks unless YES=1)
-	$(ON_HOST) upgrade-os.sh apply $(if $(YES),--yes)
+	$(YES_FLAG); $(ON_HOST) upgrade-os.sh apply "$${yes[@]}"
 
 .PHONY: os-rollback
 os-rollback: ## Roll back to the previous deployment and reboot (asks unless YES=1)
-	$(ON_HOST) rollback-os.sh $(if $(YES),--yes)
+	$(YES_FLAG); $(ON_HOST) rollback-os.sh "$${yes[@]}"
 
 # --- Housekeeping ---------------------------------------------------------------
 .PHONY: clean
 clean: ## Remove output/
-	rm -rf $(OUTPUT)
+	rm -rf -- "$$OUTPUT"

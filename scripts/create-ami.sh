@@ -23,21 +23,25 @@
 #   --env-file FILE    AWS credentials as KEY=VALUE lines for the builder container
 #                      (default: the AWS_* variables set here are passed by NAME, and
 #                      ~/.aws is mounted read-only when it exists)
-#   --builder REF      bootc-image-builder image (default $BIB_IMAGE or
-#                      quay.io/centos-bootc/bootc-image-builder:latest)
+#   --builder REF      bootc-image-builder image (default $BIB_IMAGE or the digest this
+#                      script pins, BIB_PINNED below)
 #   --dry-run          print every command (checks, build, tagging) and run none
 #   -h, --help         this help
 #
 # Before any long work, each a one-line error: root (bootc-image-builder needs rootful
 # podman and root's image storage); the image is in that storage and is a bootc image;
 # for ami: aws works (sts get-caller-identity), the bucket exists in the region, the
-# vmimport role exists, and no AMI of ours has the name yet.
+# vmimport role exists (the caller needs iam:GetRole to check it) and trusts
+# vmie.amazonaws.com, the role may read the bucket (s3:GetBucketLocation, s3:ListBucket,
+# s3:GetObject; checked with iam:SimulatePrincipalPolicy when the caller may, else a
+# warning), and no AMI of ours has the name yet.
 #
-# For an AMI it then waits until the AMI is available, tags AMI and snapshot with the
-# image reference, digest, version and git revision (bootc-testboot:* keys), writes
-# <output>/ami.json and prints the AMI ID as the last line of stdout. For qcow2/raw the
-# last line is the disk's path. Progress and the builder's log go to stderr and to
-# <output>/bib-<type>.log. Credentials are never put on a command line or in a log.
+# For an AMI it then waits until the AMI is available, requires IMDSv2 on it
+# (imds-support v2.0: instances launched from it get HttpTokens=required), tags AMI and
+# snapshot with the image reference, digest, version and git revision (bootc-testboot:*
+# keys), writes <output>/ami.json and prints the AMI ID as the last line of stdout. For
+# qcow2/raw the last line is the disk's path. Progress and the builder's log go to stderr
+# and to <output>/bib-<type>.log. Credentials are never put on a command line or in a log.
 #
 # Exit status: 0 done, 1 a check or a step failed (the error names it), 2 usage error.
 set -euo pipefail
@@ -47,10 +51,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly TAG_PREFIX=bootc-testboot
 readonly AWS_ENV_NAMES=(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION)
+# The builder, pinned by digest so an AMI build does not change under us. The container
+# is still published as quay.io/centos-bootc/bootc-image-builder; its code moved from
+# github.com/osbuild/bootc-image-builder (archived) to github.com/osbuild/image-builder
+# (bootc-image-builder/Containerfile: the image-builder binary installed as
+# /usr/bin/bootc-image-builder, same flags). The digest is the multi-arch index as
+# published in 2026 (the same pin appears in several public bootc projects' build
+# scripts); Renovate (.github/renovate.json) proposes new digests of the :latest tag.
+readonly BIB_PINNED=quay.io/centos-bootc/bootc-image-builder:latest@sha256:2b52843ea2bfda73b0a08d97e76b734393b1d3a804681b9fabb26723bd3a2f0b
+# What the vmimport service role needs on the bucket (AWS VM Import/Export, "required
+# service role"; bootc-image-builder README, "Amazon Machine Images").
+readonly VMIMPORT_BUCKET_ACTIONS=(s3:GetBucketLocation s3:ListBucket)
+readonly VMIMPORT_OBJECT_ACTIONS=(s3:GetObject)
 
 image="" type=ami region=${AWS_REGION:-} bucket=${AWS_BUCKET:-} name="" rootfs=""
 config=$ROOT/config.toml output=${OUTPUT:-$ROOT/output} env_file=""
-builder=${BIB_IMAGE:-quay.io/centos-bootc/bootc-image-builder:latest}
+builder=${BIB_IMAGE:-$BIB_PINNED}
 dry_run=false aws_flags=()
 while (($#)); do
   case $1 in
@@ -178,6 +194,10 @@ if $dry_run; then
     show aws --region "$region" --output json s3api head-bucket --bucket "$bucket"
     show aws --region "$region" --output json s3api get-bucket-location --bucket "$bucket"
     show aws --region "$region" --output json iam get-role --role-name vmimport
+    show aws --region "$region" --output json iam simulate-principal-policy --policy-source-arn '<vmimport role ARN>' \
+      --action-names "${VMIMPORT_BUCKET_ACTIONS[@]}" --resource-arns "arn:aws:s3:::$bucket"
+    show aws --region "$region" --output json iam simulate-principal-policy --policy-source-arn '<vmimport role ARN>' \
+      --action-names "${VMIMPORT_OBJECT_ACTIONS[@]}" --resource-arns "arn:aws:s3:::$bucket/$name"
     show aws --region "$region" --output json ec2 describe-images --owners self --filters "Name=name,Values=$name"
   fi
   [[ -n $rootfs ]] || echo "# --rootfs xfs is added when the image is Fedora-based (see --help)"
@@ -186,6 +206,8 @@ if $dry_run; then
   show "${cmd[@]}"
   if [[ $type == ami ]]; then
     show aws --region "$region" --output json ec2 wait image-available --image-ids '<AMI>'
+    show aws --region "$region" --output json ec2 modify-image-attribute --image-id '<AMI>' --imds-support Value=v2.0
+    show aws --region "$region" --output json ec2 describe-image-attribute --image-id '<AMI>' --attribute imdsSupport
     show aws --region "$region" --output json ec2 create-tags --resources '<AMI>' '<SNAPSHOT>' \
       --tags "$(tags_json '<DIGEST>' '<VERSION>' '<REVISION>')"
     echo "# then: write $output/ami.json and print the AMI ID as the last line"
@@ -225,8 +247,44 @@ if [[ $type == ami ]]; then
     die "cannot read the region of bucket '$bucket': $err"
   where=$(jq -r '.LocationConstraint // "us-east-1" | if . == "EU" then "eu-west-1" elif . == "" then "us-east-1" else . end' <<<"$out")
   [[ $where == "$region" ]] || die "S3 bucket '$bucket' is in $where, not in $region"
-  aws_read iam get-role --role-name vmimport ||
-    die "the IAM service role 'vmimport' is missing or unreadable; the snapshot import needs it (AWS VM Import/Export: required service role): $err"
+  if ! aws_read iam get-role --role-name vmimport; then
+    case $err in
+      *"(NoSuchEntity)"*)
+        die "the IAM service role 'vmimport' does not exist; the snapshot import needs it (AWS VM Import/Export: required service role): $err" ;;
+      *"(AccessDenied)"*)
+        die "cannot check the IAM service role 'vmimport': these credentials lack iam:GetRole (grant it, or run as an identity that has it): $err" ;;
+      *)
+        die "cannot read the IAM service role 'vmimport': $err" ;;
+    esac
+  fi
+  role_arn=$(jq -r '.Role.Arn // empty' <<<"$out")
+  # VM Import assumes the role as vmie.amazonaws.com (AWS VM Import/Export: trust policy).
+  jq -e '[.Role.AssumeRolePolicyDocument.Statement[]? | select(.Effect == "Allow")
+          | .Principal.Service? | if type == "array" then .[] else . end] | index("vmie.amazonaws.com")' \
+    >/dev/null <<<"$out" ||
+    die "the IAM role 'vmimport' does not trust vmie.amazonaws.com (its trust policy must allow sts:AssumeRole for that service; AWS VM Import/Export: required service role)"
+  # The role must read the uploaded disk from the bucket. Checked with the IAM policy
+  # simulator (covers inline and attached policies); without iam:SimulatePrincipalPolicy
+  # only a warning, and a missing permission shows up later as a failed import.
+  partition=$(cut -d: -f2 <<<"$role_arn")
+  s3arn="arn:${partition:-aws}:s3:::$bucket"
+  denied=() unchecked=""
+  for spec in "bucket|$s3arn|${VMIMPORT_BUCKET_ACTIONS[*]}" "object|$s3arn/$name|${VMIMPORT_OBJECT_ACTIONS[*]}"; do
+    IFS='|' read -r _ resource actions <<<"$spec"
+    read -r -a action_list <<<"$actions"
+    if aws_read iam simulate-principal-policy --policy-source-arn "$role_arn" \
+      --action-names "${action_list[@]}" --resource-arns "$resource"; then
+      mapfile -t -O "${#denied[@]}" denied < <(jq -r '.EvaluationResults[]? | select(.EvalDecision != "allowed") | .EvalActionName' <<<"$out")
+    else
+      unchecked=$err
+    fi
+  done
+  if ((${#denied[@]})); then
+    die "the IAM role 'vmimport' may not ${denied[*]} on bucket '$bucket'; the snapshot import reads the disk from there (attach a policy allowing s3:GetBucketLocation and s3:ListBucket on $s3arn and s3:GetObject on $s3arn/*)"
+  fi
+  if [[ -n $unchecked ]]; then
+    warn "cannot check the S3 permissions of role 'vmimport' (needs iam:SimulatePrincipalPolicy): it must allow s3:GetBucketLocation and s3:ListBucket on $s3arn and s3:GetObject on $s3arn/*, or the import fails after the upload: $unchecked"
+  fi
   aws_read ec2 describe-images --owners self --filters "Name=name,Values=$name" ||
     die "cannot list our AMIs: $err"
   taken=$(jq -r '.Images[0].ImageId // empty' <<<"$out")
@@ -242,6 +300,12 @@ set +e
 "${cmd[@]}" 2>&1 | tee "$logfile" >&2
 rc=${PIPESTATUS[0]}
 set -e
+# Config customizations the builder does not support for bootc disks are only a warning
+# there (osbuild/images manifestgen: WarningsOutput); say so, the build did not use them
+# as written.
+if unsupported=$(grep -m1 -o 'blueprint validation failed.*' "$logfile"); then
+  warn "bootc-image-builder does not support part of $config: ${unsupported:0:300}"
+fi
 if ((rc != 0)); then
   if line=$(grep -m1 -o 'Unable to import snapshot.*' "$logfile"); then
     die "the snapshot import failed: ${line:0:300} -- check the vmimport role and its access to bucket '$bucket' (log: $logfile)"
@@ -268,13 +332,24 @@ snap=$(grep -oE 'Snapshot ID: snap-[0-9a-f]+' "$logfile" | tail -n1 | awk '{prin
 log "registered $ami (snapshot $snap); waiting until it is available"
 aws_cmd ec2 wait image-available --image-ids "$ami" ||
   die "AMI $ami did not become available (aws ec2 describe-images --image-ids $ami)"
+# IMDSv2 only: instances launched from the AMI get HttpTokens=required (and a hop limit
+# of 2, so containers reach IMDS too). bootc-image-builder cannot set it: its upload
+# (osbuild/images pkg/cloud/awscloud: AWS.Register) sends no ImdsSupport. Irreversible
+# on this AMI by design; cloud-init and the AWS SDKs speak IMDSv2.
+out="" err=""
+if ! aws_cmd ec2 modify-image-attribute --image-id "$ami" --imds-support Value=v2.0 ||
+  ! aws_read ec2 describe-image-attribute --image-id "$ami" --attribute imdsSupport ||
+  [[ $(jq -r '.ImdsSupport.Value // empty' <<<"$out") != v2.0 ]]; then
+  die "AMI $ami is available but does not require IMDSv2; do not launch it: retry with aws ec2 modify-image-attribute --image-id $ami --imds-support Value=v2.0, or deregister it${err:+ ($err)}"
+fi
 aws_cmd ec2 create-tags --resources "$ami" "$snap" --tags "$(tags_json "$digest" "$version" "$revision")" ||
   die "AMI $ami is available but tagging it and $snap failed"
 jq -n --arg ami "$ami" --arg snap "$snap" --arg name "$name" --arg region "$region" --arg bucket "$bucket" \
   --arg image "$image" --arg digest "$digest" --arg version "$version" --arg revision "$revision" \
-  --arg created "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --arg created "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg builder "$builder" \
   '{ami_id: $ami, snapshot_id: $snap, name: $name, region: $region, bucket: $bucket,
-    image: $image, digest: $digest, version: $version, revision: $revision, created: $created}' \
+    image: $image, digest: $digest, version: $version, revision: $revision, created: $created,
+    imds_support: "v2.0", builder: $builder}' \
   >"$output/ami.json" || die "cannot write $output/ami.json"
 log "AMI $ami ($name) is available in $region; details in $output/ami.json"
 echo "$ami"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Pushes the built OS image to its registry under the version tag, "latest" and
-# any extra tags, and records the pushed manifest digest (what hosts, cosign and
-# bootc-image-builder should reference) in $OUTPUT/digest.
+# any extra tags, and records the pushed manifest digest in $OUTPUT/digest: what
+# cosign signs and what verify-instance.sh --expect-digest checks. AMIs and hosts
+# do not follow a digest: they follow the moving tag :latest (AMI_IMAGE in the
+# Makefile), which this push moves.
 #
 # Usage: push-image.sh [OPTIONS]          (normally through `make push`)
 #

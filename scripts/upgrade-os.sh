@@ -7,40 +7,54 @@
 # Usage: upgrade-os.sh ACTION [OPTIONS]
 #
 # Actions:
-#   status     show the booted, staged and rollback deployments (read-only)
-#   check      ask the registry for a newer image (fetches only its manifest) and compare
-#              it with the booted one
-#   download   download the newer image and stage it locked (bootc upgrade --download-only):
-#              it is NOT applied by a reboot; only `apply` applies it. A reboot before
-#              `apply` discards the download (the current deployment boots again)
+#   status     show the booted, staged and rollback deployments and the result of the
+#              last check (read-only, no registry access)
+#   check      ask the registry which image the tracked reference serves now (manifest
+#              and config only) and compare it with the booted and staged images
+#   download   download that image and stage it locked (bootc upgrade --download-only):
+#              it is NOT applied by a reboot; only `apply` applies it. A newer image
+#              replaces an older download. A reboot before `apply` discards the download
+#              (the current deployment boots again)
 #   apply      apply the downloaded update: reboot into it now (bootc upgrade
 #              --from-downloaded --apply, started as a systemd unit so an SSH session
 #              returns before the machine goes down)
 #
 # Options:
-#   --yes      apply without asking (apply asks on a terminal and refuses without one)
-#   --force    download or apply an image that a rollback recorded as bad, or apply a
-#              staged image other than the one `download` recorded
-#   --json     status: print bootc's status document (JSON) unchanged
-#   -h, --help this help
+#   --yes              apply without asking (apply asks on a terminal, refuses without one)
+#   --force            download or apply an image that a rollback recorded as bad, or apply
+#                      a staged image other than the one `download` recorded
+#   --allow-downgrade  download or apply an image built before the booted one (refused
+#                      otherwise: an old image on the tracked tag, by mistake or by an
+#                      attacker, would bring back fixed vulnerabilities)
+#   --json             status: print bootc's status document (JSON) unchanged
+#   -h, --help         this help
 #
 # Exit status:
-#   0   success; for check: the booted image is the newest
+#   0   success; for check: the booted image is what the registry serves
 #   10  check: an update is available
+#   11  check: the registry serves an image built before the booted one (or one without
+#       a build time): not an update; download refuses it without --allow-downgrade
 #   1   failure (the error names it); nothing is rebooted on any error
 #   2   usage error
 #   3   another bootc-testboot operation is running on this host (upgrade or rollback)
 #
-# Needs bootc >= 1.12.0 for download and apply. On an older bootc, `bootc upgrade`
-# stages the update for the next reboot (any reboot applies it); `apply` then reboots
-# into a staged update with `systemctl reboot`.
+# How an update is found: the registry is asked directly with skopeo (bootc's own image
+# proxy, same credentials), and its answer is compared with the booted and staged
+# digests. `bootc upgrade --check` and status.*.cachedUpdate compare with the image
+# last pulled, not the booted one, so after a download or a rollback they can name the
+# wrong image (see registry_image in lib/common.sh).
+#
+# Needs bootc >= 1.12.0 for download and apply. On an older bootc (CentOS Stream 10
+# shipped 1.11 in early 2026), `sudo bootc upgrade` stages the update for the next
+# reboot, which any reboot applies; `apply` then reboots into it with `systemctl reboot`.
 #
 # State (persistent, under /var so it survives upgrades and rollbacks):
 #   $TESTBOOT_STATE_DIR (default /var/lib/bootc-testboot)
+#     last-check        what the last check found (status shows it)
 #     expected-digest   the digest `download` staged: after the reboot, check it with
 #                       verify-instance.sh --expect-digest "$(cat .../expected-digest)"
 #     bad-digests       digests abandoned by rollback-os.sh; refused unless --force
-#   $TESTBOOT_LOCK (default /run/lock/bootc-testboot.lock): one operation at a time
+#   $TESTBOOT_LOCK (default /run/bootc-testboot/lock): one operation at a time
 # Every action is logged to the journal (journalctl -t bootc-testboot/upgrade-os.sh).
 #
 # Mask bootc-fetch-apply-updates.timer on hosts managed this way: it runs
@@ -49,18 +63,19 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-readonly EX_UPDATE_AVAILABLE=10
+readonly EX_UPDATE_AVAILABLE=10 EX_OLDER_IMAGE=11
 readonly APPLY_UNIT=bootc-testboot-apply
 # --download-only / --from-downloaded appeared in bootc 1.12.0.
 readonly MIN_DOWNLOAD_ONLY=1.12.0
 
-action="" force=false json=false
+action="" force=false json=false allow_downgrade=false
 ASSUME_YES=0
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
     --yes) ASSUME_YES=1 ;;
     --force) force=true ;;
+    --allow-downgrade) allow_downgrade=true ;;
     --json) json=true ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
@@ -77,6 +92,8 @@ done
 [[ $action == status || $json == false ]] || usage_error "--json is for status only"
 [[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
 [[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
+[[ $action == download || $action == apply || $allow_downgrade == false ]] ||
+  usage_error "--allow-downgrade is for download and apply only"
 
 require_cmd jq
 require_cmd bootc "this is not a bootc host"
@@ -96,18 +113,78 @@ refuse_bad() {
   die "$2 $1 was recorded as bad by a rollback on ${note#*$'\t'}; refusing it (--force overrides)"
 }
 
+# refuse_older IMAGE_JSON WHAT: stop unless --allow-downgrade when IMAGE may be older than
+# the booted image. Rollbacks are not affected: they never come through here.
+refuse_older() {
+  local why
+  why=$(downgrade_problem "$1" "$(jq -c '.status.booted.image' <<<"$s")")
+  [[ -n $why ]] || return 0
+  if $allow_downgrade; then
+    warn "$2 $(jq -r .imageDigest <<<"$1") may be a downgrade: $why; continuing because of --allow-downgrade"
+    return 0
+  fi
+  die "$2 $(jq -r .imageDigest <<<"$1") is refused as a downgrade: $why (--allow-downgrade accepts it)"
+}
+
+# describe JSON: "sha256:... (version V, built T)" of an ImageStatus.
+describe() { describe_image . "$1"; }
+
+# query_registry: the host's state and what the registry serves now for the tracked
+# reference. Sets s (status document), ref, booted, staged, locked, avail (ImageStatus)
+# and avail_digest, and records the answer in the state directory for `status`.
+query_registry() {
+  s=$(bootc_status)
+  require_bootc_host "$s"
+  local transport arch
+  ref=$(jq -r '.spec.image.image // .status.booted.image.image.image // empty' <<<"$s")
+  transport=$(jq -r '.spec.image.transport // .status.booted.image.image.transport // empty' <<<"$s")
+  [[ -n $ref ]] || die "bootc status names no image this host tracks (spec.image is null)"
+  [[ $transport == registry ]] ||
+    die "this host tracks $ref over the '$transport' transport; check and download need a registry image (bootc switch to one)"
+  arch=$(jq -r '.status.booted.image.architecture // empty' <<<"$s")
+  [[ -n $arch ]] || die "bootc status gives no architecture for the booted image"
+  booted=$(digest_at .status.booted.image.imageDigest "$s")
+  staged=$(digest_at .status.staged.image.imageDigest "$s")
+  locked=$(jq -r '.status.staged.downloadOnly // false' <<<"$s")
+  log "asking the registry which image $ref serves (skopeo inspect)"
+  avail=$(registry_image "$ref" "$arch")
+  avail_digest=$(jq -r .imageDigest <<<"$avail")
+  local dir
+  dir=$(testboot_state_dir)
+  if mkdir -p "$dir" 2>/dev/null; then
+    if ! { jq -c --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{checked: $at, available: .}' <<<"$avail" >"$dir/last-check.tmp" &&
+      mv "$dir/last-check.tmp" "$dir/last-check"; }; then
+      warn "cannot record the check in $dir/last-check"
+    fi
+  else
+    warn "cannot create $dir; the check is not recorded"
+  fi
+}
+
+# staged_note: what the staged deployment means next to the registry's image.
+staged_note() {
+  [[ -n $staged ]] || return 0
+  if [[ $staged == "$avail_digest" ]]; then
+    if [[ $locked == true ]]; then
+      printf 'staged:    already downloaded (run "upgrade-os.sh apply" to reboot into it)\n'
+    else
+      printf 'staged:    already staged; the next reboot applies it\n'
+    fi
+  else
+    printf 'staged:    %s, which the registry no longer serves\n' "$(describe_image .status.staged.image "$s")"
+  fi
+}
+
 do_status() {
-  local s
   s=$(bootc_status)
   if $json; then
     printf '%s\n' "$s"
     return 0
   fi
   require_bootc_host "$s"
-  local ref booted cached staged expected
+  local ref booted staged expected dir last avail d
   ref=$(jq -r '.spec.image.image // .status.booted.image.image.image // "unknown"' <<<"$s")
   booted=$(digest_at .status.booted.image.imageDigest "$s")
-  cached=$(digest_at .status.booted.cachedUpdate.imageDigest "$s")
   staged=$(digest_at .status.staged.image.imageDigest "$s")
   printf 'image:     %s\n' "$ref"
   printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
@@ -125,79 +202,89 @@ do_status() {
   if [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]]; then
     printf 'next boot: the rollback deployment (rollback queued)\n'
   fi
-  if [[ -z $cached ]]; then
+  # Our own record of the last check, never bootc's cachedUpdate (see the header).
+  dir=$(testboot_state_dir)
+  last=$(cat "$dir/last-check" 2>/dev/null || true)
+  if [[ -z $last ]] || ! jq -e '.available.imageDigest and .checked' >/dev/null 2>&1 <<<"$last" ||
+    [[ $(jq -r .available.image.image <<<"$last") != "$ref" ]]; then
     printf 'update:    unknown (run "upgrade-os.sh check")\n'
-  elif [[ $cached == "$booted" ]]; then
-    printf 'update:    none at the last check\n'
   else
-    printf 'update:    %s at the last check\n' "$(describe_image .status.booted.cachedUpdate "$s")"
+    avail=$(jq -c .available <<<"$last")
+    d=$(jq -r .imageDigest <<<"$avail")
+    if [[ $d == "$booted" ]]; then
+      printf 'update:    none at the last check (%s)\n' "$(jq -r .checked <<<"$last")"
+    elif [[ -n $(downgrade_problem "$avail" "$(jq -c .status.booted.image <<<"$s")") ]]; then
+      printf 'update:    none: the registry served an older image at the last check (%s): %s\n' \
+        "$(jq -r .checked <<<"$last")" "$(describe "$avail")"
+    elif [[ $d == "$staged" ]]; then
+      printf 'update:    %s at the last check (%s), staged\n' "$(describe "$avail")" "$(jq -r .checked <<<"$last")"
+    else
+      printf 'update:    %s at the last check (%s)\n' "$(describe "$avail")" "$(jq -r .checked <<<"$last")"
+    fi
   fi
-  expected=$(cat "$(testboot_state_dir)/expected-digest" 2>/dev/null || true)
+  expected=$(cat "$dir/expected-digest" 2>/dev/null || true)
   [[ -z $expected ]] || printf 'expected:  %s (recorded by download)\n' "$expected"
-  if [[ -f $(testboot_state_dir)/bad-digests ]]; then
-    awk -F '\t' '{ printf "bad:       %s (abandoned by a rollback on %s)\n", $1, $2 }' "$(testboot_state_dir)/bad-digests"
+  if [[ -f $dir/bad-digests ]]; then
+    awk -F '\t' '{ printf "bad:       %s (abandoned by a rollback on %s)\n", $1, $2 }' "$dir/bad-digests"
   fi
-}
-
-# run_check: bootc upgrade --check, then the document it updated.
-run_check() {
-  log "checking the registry for an update (bootc upgrade --check)"
-  bootc upgrade --check >&2 || die "bootc upgrade --check failed (see the error above)"
-  bootc_status
 }
 
 do_check() {
   take_lock
-  local s booted cached staged
-  s=$(bootc_status)
-  require_bootc_host "$s"
-  s=$(run_check)
-  booted=$(digest_at .status.booted.image.imageDigest "$s")
-  cached=$(digest_at .status.booted.cachedUpdate.imageDigest "$s")
-  staged=$(digest_at .status.staged.image.imageDigest "$s")
+  query_registry
   printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
-  # bootc leaves cachedUpdate null or equal to the booted digest when nothing is newer.
-  if [[ -z $cached || $cached == "$booted" ]]; then
+  if [[ $avail_digest == "$booted" ]]; then
     printf 'available: same as booted\n'
+    staged_note
     log "up to date: $booted"
     echo "up to date"
     return 0
   fi
-  printf 'available: %s\n' "$(describe_image .status.booted.cachedUpdate "$s")"
-  [[ $staged != "$cached" ]] || printf 'staged:    already (run "upgrade-os.sh apply" to reboot into it)\n'
-  if [[ -n $(bad_digest_note "$cached") ]]; then
-    warn "the available image $cached was recorded as bad by a rollback; download refuses it without --force"
+  printf 'available: %s\n' "$(describe "$avail")"
+  staged_note
+  local why
+  why=$(downgrade_problem "$avail" "$(jq -c .status.booted.image <<<"$s")")
+  if [[ -n $why ]]; then
+    warn "the registry serves $avail_digest but $why; download refuses it without --allow-downgrade"
+    echo "older image: not an update"
+    return "$EX_OLDER_IMAGE"
   fi
-  log "update available: $cached (booted $booted)"
+  if [[ -n $(bad_digest_note "$avail_digest") ]]; then
+    warn "the available image $avail_digest was recorded as bad by a rollback; download refuses it without --force"
+  fi
+  log "update available: $avail_digest (booted $booted)"
   echo "update available"
   return "$EX_UPDATE_AVAILABLE"
 }
 
 do_download() {
   take_lock
-  local s v booted cached staged
+  local v
   s=$(bootc_status)
   require_bootc_host "$s"
   v=$(bootc_version)
   if ! ver_ge "$v" "$MIN_DOWNLOAD_ONLY"; then
     die "bootc $v cannot download without applying (--download-only needs bootc >= $MIN_DOWNLOAD_ONLY);" \
-      "on this host 'bootc upgrade' stages the update for the next reboot, then 'upgrade-os.sh apply' reboots into it"
+      "instead run 'sudo bootc upgrade' (it stages the update for the next reboot, and any reboot applies it), then 'upgrade-os.sh apply'"
   fi
-  # Decide on the registry's digest BEFORE downloading: a bad digest is never staged.
-  s=$(run_check)
-  booted=$(digest_at .status.booted.image.imageDigest "$s")
-  cached=$(digest_at .status.booted.cachedUpdate.imageDigest "$s")
-  staged=$(digest_at .status.staged.image.imageDigest "$s")
-  if [[ -z $cached || $cached == "$booted" ]]; then
+  # Decide on the registry's answer BEFORE downloading: a refused image is never staged.
+  query_registry
+  if [[ $avail_digest == "$booted" ]]; then
+    if [[ -n $staged ]]; then
+      warn "the staged deployment $staged is not what the registry serves (the booted image);" \
+        "it stays $([[ $locked == true ]] && echo "locked: a reboot discards it" || echo "staged: the next reboot applies it")"
+    fi
     log "up to date: $booted; nothing to download"
     echo "up to date"
     return 0
   fi
-  refuse_bad "$cached" "the available image"
-  if [[ $staged == "$cached" && $(jq -r '.status.staged.downloadOnly' <<<"$s") == true ]]; then
-    log "already downloaded: $cached"
+  refuse_older "$avail" "the available image"
+  refuse_bad "$avail_digest" "the available image"
+  if [[ $staged == "$avail_digest" && $locked == true ]]; then
+    log "already downloaded: $avail_digest"
   else
-    log "downloading $cached (bootc upgrade --download-only)"
+    [[ -z $staged || $staged == "$avail_digest" ]] || log "replacing the staged $staged with $avail_digest"
+    log "downloading $avail_digest (bootc upgrade --download-only)"
     bootc upgrade --download-only >&2 || die "bootc upgrade --download-only failed (see the error above)"
   fi
   s=$(bootc_status)
@@ -205,9 +292,12 @@ do_download() {
   [[ -n $staged ]] || die "bootc upgrade --download-only staged nothing"
   [[ $(jq -r '.status.staged.downloadOnly // false' <<<"$s") == true ]] ||
     die "the staged deployment $staged is not download-only: it would be applied at the next reboot"
-  # The registry may have moved between check and download; the staged digest is what counts.
-  [[ $staged == "$cached" ]] || warn "the registry moved during the download: staged $staged, checked $cached"
-  refuse_bad "$staged" "the staged image (locked: not applied at reboot; apply refuses it)"
+  if [[ $staged != "$avail_digest" ]]; then
+    # The registry moved between the check and the download: judge what was staged.
+    warn "the registry moved during the download: staged $staged, checked $avail_digest"
+    refuse_older "$(jq -c .status.staged.image <<<"$s")" "the staged image (locked: not applied at reboot)"
+    refuse_bad "$staged" "the staged image (locked: not applied at reboot; apply refuses it)"
+  fi
   local dir
   dir=$(testboot_state_dir)
   mkdir -p "$dir" || die "cannot create $dir"
@@ -221,13 +311,14 @@ do_download() {
 do_apply() {
   require_cmd systemd-run "systemd"
   take_lock
-  local s v staged expected locked
+  local v staged expected locked
   s=$(bootc_status)
   require_bootc_host "$s"
   staged=$(digest_at .status.staged.image.imageDigest "$s")
   [[ -n $staged ]] || die "nothing is staged; run 'upgrade-os.sh download' first"
   locked=$(jq -r '.status.staged.downloadOnly // false' <<<"$s")
   refuse_bad "$staged" "the staged image"
+  refuse_older "$(jq -c .status.staged.image <<<"$s")" "the staged image"
   local dir
   dir=$(testboot_state_dir)
   expected=$(cat "$dir/expected-digest" 2>/dev/null || true)

@@ -1,7 +1,10 @@
 // Command api reports what a bootc-testboot instance runs (GET /api/info):
 // image version and revision, OS, kernel, boot ID, uptime and whether the
 // host booted through bootc. verify-instance.sh reads it to confirm which
-// image a host booted. It runs as api.service behind nginx.
+// image a host booted. It runs as api.service behind nginx, which serves
+// /api/info to the instance itself only (127.0.0.1, ::1): it names the git
+// revision, base image, kernel, boot ID, uptime and file paths, which are no
+// business of the network. GET /api/health is public.
 package main
 
 import (

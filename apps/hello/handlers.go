@@ -3,18 +3,20 @@ package main
 import (
 	"log/slog"
 	"net/http"
-	"os"
 
 	"bootc-testboot/apps/internal/httpjson"
 	"bootc-testboot/apps/internal/server"
 )
 
-// Greeting is the body of GET /.
+// Greeting is the body of GET /, which anyone who reaches :80 may read. It
+// names the app version and the visit count (what shows that /var survives
+// upgrades and rollbacks) and nothing about the host: no hostname, which on
+// EC2 is the private IP (ip-10-0-1-23), and no paths or kernel. Operators
+// read those on the instance (hostnamectl, /api/info from the host itself).
 type Greeting struct {
-	Message  string `json:"message"`
-	Hostname string `json:"hostname"`
-	Version  string `json:"version"`
-	Visits   uint64 `json:"visits"`
+	Message string `json:"message"`
+	Version string `json:"version"`
+	Visits  uint64 `json:"visits"`
 }
 
 // newHandler routes hello's endpoints; every response is JSON.
@@ -34,15 +36,10 @@ func newHandler(counter *Counter, version string, logger *slog.Logger) http.Hand
 				return
 			}
 		}
-		host, err := os.Hostname()
-		if err != nil {
-			host = "unknown"
-		}
 		httpjson.Write(w, r, http.StatusOK, Greeting{
-			Message:  "Hello from bootc-testboot",
-			Hostname: host,
-			Version:  version,
-			Visits:   visits,
+			Message: "Hello from bootc-testboot",
+			Version: version,
+			Visits:  visits,
 		})
 	}, http.MethodGet))
 	mux.HandleFunc("/health", httpjson.Only(func(w http.ResponseWriter, r *http.Request) {

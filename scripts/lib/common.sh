@@ -98,11 +98,13 @@ ver_ge() {
 
 # take_lock: one bootc-testboot operation at a time on this host. The lock is held on fd 9
 # until the script exits; a second run fails at once with EX_BUSY instead of waiting.
-# TESTBOOT_LOCK overrides the lock file.
+# The lock lives in a directory only root can enter (created by tmpfiles at boot, see
+# configs/tmpfiles.conf): a lock file other users can open could be held by any local
+# user or a compromised app to block upgrades and rollbacks. TESTBOOT_LOCK overrides it.
 take_lock() {
-  local lock=${TESTBOOT_LOCK:-/run/lock/bootc-testboot.lock}
+  local lock=${TESTBOOT_LOCK:-/run/bootc-testboot/lock}
   require_cmd flock "util-linux"
-  mkdir -p "$(dirname "$lock")" 2>/dev/null || true
+  (umask 077 && mkdir -p "$(dirname "$lock")") 2>/dev/null || true
   exec 9>>"$lock" || die "cannot open lock file $lock"
   if ! flock -n 9; then
     printf '%s: error: another bootc-testboot operation is running (lock %s); try again when it has finished\n' \
@@ -148,13 +150,36 @@ bootc_version() {
   printf '%s' "${BASH_REMATCH[1]}"
 }
 
+# run_split OUTFILE ERRFILE CMD...: run CMD with stdout and stderr in separate files.
+run_split() {
+  local out=$1 err=$2
+  shift 2
+  "$@" >"$out" 2>"$err"
+}
+
+# first_line TEXT: the first non-empty line of TEXT (for one-line error messages).
+first_line() {
+  local l
+  while IFS= read -r l; do
+    [[ -n ${l//[[:space:]]/} ]] && { printf '%s' "$l"; return 0; }
+  done <<<"$1"
+}
+
 # bootc_status: the host document, `bootc status --format=json --format-version=1`.
-# The only source of deployment state: human output is never parsed.
+# The only source of deployment state: human output is never parsed. Only stdout is
+# JSON: with RUST_LOG set, bootc's tracing goes to stderr, which is shown on errors only.
 bootc_status() {
-  local out
-  out=$(bootc status --format=json --format-version=1 2>&1) || die "bootc status failed: ${out%%$'\n'*}"
+  local tmp out err
+  tmp=$(mktemp -d) || die "cannot create a temporary directory"
+  if ! run_split "$tmp/out" "$tmp/err" bootc status --format=json --format-version=1; then
+    err=$(<"$tmp/err")
+    rm -rf "$tmp"
+    die "bootc status failed: $(first_line "$err")"
+  fi
+  out=$(<"$tmp/out") err=$(<"$tmp/err")
+  rm -rf "$tmp"
   jq -e '.apiVersion and (.status | type == "object")' >/dev/null 2>&1 <<<"$out" ||
-    die "bootc status did not print a status document: ${out:0:120}"
+    die "bootc status did not print a status document: ${out:0:120}${err:+ (stderr: $(first_line "$err"))}"
   printf '%s' "$out"
 }
 
@@ -217,5 +242,99 @@ image_ref_problem() {
     echo "image reference '$ref' needs a tag or a digest (e.g. :v1.2.3 or @sha256:...)"
   elif [[ ! $ref =~ ^$host/$comp(/$comp)*(:$tag)?(@sha256:[0-9a-f]{64})?$ ]]; then
     echo "image reference '$ref' is malformed (HOST/NAME:TAG or HOST/NAME@sha256:DIGEST, lowercase name)"
+  fi
+}
+
+# bootc_authfile: the registry credentials bootc uses: the first of /run/ostree/auth.json,
+# /etc/ostree/auth.json, /usr/lib/ostree/auth.json (bootc-dev/bootc
+# crates/ostree-ext/src/globals.rs `get_config_paths`, `ConfigPaths::open_file`). Prints
+# nothing when there is none: bootc then pulls anonymously
+# (crates/ostree-ext/src/container/mod.rs `merge_default_container_proxy_opts`).
+# TESTBOOT_ROOT prefixes the paths (tests).
+bootc_authfile() {
+  local f
+  for f in /run/ostree/auth.json /etc/ostree/auth.json /usr/lib/ostree/auth.json; do
+    if [[ -f ${TESTBOOT_ROOT:-}$f ]]; then
+      printf '%s' "${TESTBOOT_ROOT:-}$f"
+      return 0
+    fi
+  done
+}
+
+# registry_image REF ARCH: what the registry serves for REF now, as the ImageStatus bootc
+# would report after pulling it: {image, imageDigest, version, timestamp, architecture}.
+#
+# Why ask the registry directly instead of reading `bootc upgrade --check`: that answer
+# compares the registry with the image LAST PULLED for REF, not with the booted one
+# (bootc-dev/bootc crates/ostree-ext/src/container/store.rs `prepare_internal`): after a
+# download or a rollback, "No changes in:" can mean the registry serves an image the host
+# does not run, and the digest it names is never printed. skopeo is what bootc pulls
+# through (its image proxy), so it is on every bootc host; it gets the same credentials
+# (bootc_authfile, or --no-creds as bootc would) and the same registries.conf.
+#
+# imageDigest is the per-platform manifest digest, as bootc records it: for an image
+# index, the linux/ARCH entry (containers/image chooses it the same way); for a plain
+# manifest, the sha256 of its bytes (`skopeo inspect --raw` prints them unchanged:
+# containers/skopeo cmd/skopeo/inspect.go). version and timestamp follow bootc's
+# crates/lib/src/status.rs `create_imagestatus`.
+registry_image() {
+  local ref=$1 arch=$2 name tmp digest auth f cfg
+  require_cmd skopeo "bootc's image proxy: install skopeo"
+  name=${ref%%@*}
+  [[ ${name##*/} == *:* ]] && name=${name%:*}
+  # containers/image refuses a reference with both a tag and a digest: use the digest.
+  [[ $ref == *@* ]] && ref=$name@${ref##*@}
+  auth=(--no-creds)
+  f=$(bootc_authfile) && [[ -n $f ]] && auth=(--authfile "$f")
+  tmp=$(mktemp -d) || die "cannot create a temporary directory"
+  if ! run_split "$tmp/manifest" "$tmp/err" skopeo inspect --raw "${auth[@]}" "docker://$ref"; then
+    f=$(first_line "$(<"$tmp/err")")
+    rm -rf "$tmp"
+    die "cannot read $ref from the registry: ${f:-skopeo inspect failed}"
+  fi
+  if jq -e 'type == "object" and has("manifests")' "$tmp/manifest" >/dev/null 2>&1; then
+    digest=$(jq -r --arg a "$arch" \
+      'first(.manifests[] | select(.platform.os == "linux" and .platform.architecture == $a) | .digest) // empty' "$tmp/manifest")
+    [[ -n $digest ]] || { rm -rf "$tmp"; die "the image index $ref has no linux/$arch image"; }
+  elif jq -e 'type == "object" and has("config")' "$tmp/manifest" >/dev/null 2>&1; then
+    digest=sha256:$(sha256sum "$tmp/manifest" | cut -c1-64)
+  else
+    rm -rf "$tmp"
+    die "the registry answered for $ref with something that is not an image manifest"
+  fi
+  if ! run_split "$tmp/config" "$tmp/err" skopeo inspect --config --raw "${auth[@]}" "docker://$name@$digest"; then
+    f=$(first_line "$(<"$tmp/err")")
+    rm -rf "$tmp"
+    die "cannot read the configuration of $name@$digest: ${f:-skopeo inspect failed}"
+  fi
+  cfg=$(jq -c --arg ref "$1" --arg d "$digest" '
+    (.config.Labels // {}) as $l
+    | {image: {image: $ref, transport: "registry"}, imageDigest: $d, architecture: .architecture,
+       version: ($l["org.opencontainers.image.version"] // $l.version // null),
+       timestamp: ($l["org.opencontainers.image.created"] // .created // null)}' "$tmp/config" 2>/dev/null) || cfg=""
+  rm -rf "$tmp"
+  [[ -n $cfg ]] || die "the configuration of $name@$digest is not valid JSON"
+  printf '%s' "$cfg"
+}
+
+# epoch_of RFC3339: seconds since the epoch, empty when not a time.
+epoch_of() {
+  [[ -n $1 && $1 != null ]] || return 0
+  date -u -d "$1" +%s 2>/dev/null || true
+}
+
+# downgrade_problem CANDIDATE_JSON BOOTED_JSON: why the candidate image (an ImageStatus)
+# may be older than the booted one, or nothing when it is not. Build times decide
+# (bootc's `timestamp`: the org.opencontainers.image.created label, else the config's
+# created): version labels are free text (git describe output, a base image's own
+# version) with no order to rely on, while our builds stamp the commit time.
+downgrade_problem() {
+  local c b
+  c=$(epoch_of "$(jq -r '.timestamp // empty' <<<"$1")")
+  b=$(epoch_of "$(jq -r '.timestamp // empty' <<<"$2")")
+  if [[ -z $c ]]; then
+    echo "it has no build time (org.opencontainers.image.created), so it cannot be shown to be newer than the booted image"
+  elif [[ -n $b ]] && ((c < b)); then
+    echo "it was built $(jq -r .timestamp <<<"$1"), before the booted image ($(jq -r .timestamp <<<"$2"))"
   fi
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,12 +13,22 @@ import (
 	"bootc-testboot/test/harness"
 )
 
-// blueprint mirrors the bootc-image-builder config schema for disk images
-// (osbuild blueprint "customizations"; see the bootc-image-builder fact
-// sheet, section 3.1). bootc-image-builder fails on any key it does not know,
-// so a key outside this struct must fail here first. Deliberately absent:
-// customizations.sshd (accepted but not applied to bootc disks: sshd settings
-// live in the image) and kernel.name (not supported for bootc).
+// blueprint mirrors the bootc-image-builder config schema for disk images:
+// the osbuild blueprint "customizations" (github.com/osbuild/blueprint
+// pkg/blueprint: customizations.go, disk_customizations.go) that the bootc
+// disk image types support (osbuild/images
+// data/distrodefs/bootc-generic/imagetypes.yaml, supported_options_disk:
+// directories, disk, files, group, ignition, kernel.append, user, sshd; the
+// same list from v0.251.0, which bootc-image-builder pins, to today's
+// osbuild/image-builder). The TOML decoder of the builder fails on keys it
+// does not know (pkg/bib/blueprintload: "unknown keys found"), and known but
+// unsupported customizations make it print "blueprint validation failed for
+// image type ...: not supported" (image-builder fails on it without
+// --ignore-warnings), so a key outside this struct must fail here first.
+// Deliberately absent: customizations.filesystem (dropped from the bootc
+// disk list: size the disk with customizations.disk), customizations.sshd
+// (accepted but not applied to bootc disks: sshd settings live in the image)
+// and kernel.name (not supported for bootc).
 type blueprint struct {
 	Customizations *struct {
 		User []struct {
@@ -40,10 +51,17 @@ type blueprint struct {
 		Kernel *struct {
 			Append string `toml:"append"`
 		} `toml:"kernel"`
-		Filesystem []struct {
-			Mountpoint string `toml:"mountpoint"`
+		Disk *struct {
+			Type       string `toml:"type"`
 			Minsize    any    `toml:"minsize"`
-		} `toml:"filesystem"`
+			Partitions []struct {
+				Type       string `toml:"type"`
+				Minsize    any    `toml:"minsize"`
+				Mountpoint string `toml:"mountpoint"`
+				Label      string `toml:"label"`
+				FSType     string `toml:"fs_type"`
+			} `toml:"partitions"`
+		} `toml:"disk"`
 		Files []struct {
 			Path  string `toml:"path"`
 			Data  string `toml:"data"`
@@ -70,6 +88,20 @@ var sizeRE = regexp.MustCompile(`^[0-9]+ ?(B|KiB|MiB|GiB|TiB|kB|MB|GB|TB)?$`)
 
 // checkBlueprint decodes a config.toml strictly and checks what the AMI needs.
 func checkBlueprint(data string) error {
+	// Supported, not merely known: osbuild/images
+	// data/distrodefs/bootc-generic/imagetypes.yaml, supported_options_disk
+	// (of kernel, only kernel.append).
+	var raw map[string]map[string]any
+	if _, err := toml.Decode(data, &raw); err != nil {
+		return fmt.Errorf("config.toml does not parse: %w", err)
+	}
+	supported := map[string]bool{"directories": true, "disk": true, "files": true, "group": true,
+		"ignition": true, "kernel": true, "user": true, "sshd": true}
+	for _, k := range harness.SortedKeys(raw["customizations"]) {
+		if !supported[k] {
+			return fmt.Errorf("customizations.%s is not supported for bootc disk images (bootc-image-builder: \"blueprint validation failed ...: not supported\")", k)
+		}
+	}
 	var bp blueprint
 	md, err := toml.Decode(data, &bp)
 	if err != nil {
@@ -104,21 +136,55 @@ func checkBlueprint(data string) error {
 			}
 		}
 	}
-	for _, fs := range c.Filesystem {
-		if !strings.HasPrefix(fs.Mountpoint, "/") {
-			return fmt.Errorf("filesystem mountpoint %q is not absolute", fs.Mountpoint)
+	if d := c.Disk; d != nil {
+		if d.Type != "" && d.Type != "gpt" && d.Type != "dos" {
+			return fmt.Errorf("disk: type %q is not gpt or dos", d.Type)
 		}
-		switch v := fs.Minsize.(type) {
-		case int64:
-		case string:
-			if !sizeRE.MatchString(v) {
-				return fmt.Errorf("filesystem %s: minsize %q is not a size like \"10 GiB\"", fs.Mountpoint, v)
+		if d.Minsize != nil {
+			if err := checkSize("disk", d.Minsize); err != nil {
+				return err
 			}
-		default:
-			return fmt.Errorf("filesystem %s: minsize must be a size string or a number of bytes", fs.Mountpoint)
+		}
+		for _, p := range d.Partitions {
+			if p.Mountpoint != "" && !strings.HasPrefix(p.Mountpoint, "/") {
+				return fmt.Errorf("disk partition mountpoint %q is not absolute", p.Mountpoint)
+			}
+			// blueprint PartitionCustomization.UnmarshalTOML: "minsize is required".
+			if p.Minsize == nil {
+				return fmt.Errorf("disk partition %q: minsize is required", p.Mountpoint)
+			}
+			if err := checkSize("disk partition "+p.Mountpoint, p.Minsize); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// checkSize: a blueprint size, a string like "10 GiB" or a number of bytes.
+func checkSize(what string, v any) error {
+	switch v := v.(type) {
+	case int64:
+		return nil
+	case string:
+		if !sizeRE.MatchString(v) {
+			return fmt.Errorf("%s: minsize %q is not a size like \"10 GiB\"", what, v)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s: minsize must be a size string or a number of bytes", what)
+}
+
+// sizeBytes converts a checked blueprint size to bytes.
+func sizeBytes(v any) uint64 {
+	if n, ok := v.(int64); ok {
+		return uint64(n)
+	}
+	m := regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`).FindStringSubmatch(v.(string))
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	units := map[string]uint64{"": 1, "B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+	return n * units[m[2]]
 }
 
 func TestConfigTOMLMatchesSchema(t *testing.T) {
@@ -148,15 +214,19 @@ func TestConfigTOMLMatchesSchema(t *testing.T) {
 			t.Errorf("user %s has no password, but configs/sudoers-wheel does not give wheel passwordless sudo", admin.Name)
 		}
 	}
-	if bp.Customizations.Kernel == nil || !strings.Contains(bp.Customizations.Kernel.Append, "nvme_core.io_timeout=") {
-		t.Error("kernel.append lacks nvme_core.io_timeout (EBS volumes are NVMe on Nitro instances)")
+	// Kernel arguments belong to the image (configs/kargs.toml in
+	// /usr/lib/bootc/kargs.d, which bootc applies on every upgrade): set here,
+	// they would reach a host once, at disk build, and never follow upgrades.
+	if k := bp.Customizations.Kernel; k != nil && strings.TrimSpace(k.Append) != "" {
+		t.Errorf("config.toml sets kernel arguments (%q): put them in configs/kargs.toml, which upgrades apply", k.Append)
 	}
-	root := false
-	for _, fs := range bp.Customizations.Filesystem {
-		root = root || fs.Mountpoint == "/"
+	// The disk: at least 12 GiB, the root filling what the boot partitions leave.
+	d := bp.Customizations.Disk
+	if d == nil || d.Minsize == nil {
+		t.Fatal("no [customizations.disk] minsize: the AMI's disk would be the builder's 10 GiB default")
 	}
-	if !root {
-		t.Error("no minimum size for / ([[customizations.filesystem]] mountpoint = \"/\")")
+	if got := sizeBytes(d.Minsize); got < 12<<30 {
+		t.Errorf("disk minsize is %d bytes, want at least 12 GiB (room for two deployments plus /var)", got)
 	}
 }
 
@@ -169,11 +239,13 @@ func TestConfigTOMLRejectsUnknownKeys(t *testing.T) {
 	good := string(data)
 	cases := []struct{ name, from, to, want string }{
 		{"section typo", "[[customizations.user]]", "[[customization.user]]", "customization.user"},
-		{"key typo", "minsize", "min_size", "customizations.filesystem.min_size"},
-		{"unsupported kernel name", "[customizations.kernel]", "[customizations.kernel]\nname = \"kernel-debug\"", "customizations.kernel.name"},
-		{"sshd section", "[customizations.kernel]", "[customizations.sshd]\npassword_authentication = false\n\n[customizations.kernel]", "customizations.sshd"},
+		{"key typo", "minsize", "min_size", "customizations.disk.min_size"},
+		{"unsupported kernel name", "\n[customizations.disk]\n", "\n[customizations.kernel]\nname = \"kernel-debug\"\n\n[customizations.disk]\n", "customizations.kernel.name"},
+		{"sshd section", "\n[customizations.disk]\n", "\n[customizations.sshd]\npassword_authentication = false\n\n[customizations.disk]\n", "customizations.sshd"},
+		{"filesystem section", "\n[customizations.disk]\n", "\n[[customizations.filesystem]]\nmountpoint = \"/\"\nminsize = \"10 GiB\"\n\n[customizations.disk]\n", "customizations.filesystem"},
+		{"partition without minsize", `minsize = "12 GiB"`, "minsize = \"12 GiB\"\n\n[[customizations.disk.partitions]]\nmountpoint = \"/var/data\"\nfs_type = \"xfs\"", "minsize is required"},
 		{"plain password", "groups = [\"wheel\"]", "groups = [\"wheel\"]\npassword = \"hunter2\"", "plain-text password"},
-		{"bad size", `minsize = "10 GiB"`, `minsize = "ten gigs"`, "is not a size"},
+		{"bad size", `minsize = "12 GiB"`, `minsize = "twelve gigs"`, "is not a size"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

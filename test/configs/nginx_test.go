@@ -118,6 +118,7 @@ func startBackend(t *testing.T, name string, handler http.HandlerFunc) *backend 
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		appHeaders(w, r)
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"app": name, "path": r.URL.Path, "host": r.Host,
 			"request_id": r.Header.Get("X-Request-ID"), "xff": r.Header.Get("X-Forwarded-For"),
@@ -138,10 +139,29 @@ func startBackend(t *testing.T, name string, handler http.HandlerFunc) *backend 
 	return b
 }
 
+// appHeaders sets what every real app sets on its responses
+// (apps/internal/server.LogRequests and httpjson.Write), so a header that
+// nginx also sends would show up twice.
+func appHeaders(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-ID")
+	if id == "" {
+		id = "app-made-id"
+	}
+	w.Header().Set("X-Request-ID", id)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+}
+
 func (b *backend) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = b.srv.Shutdown(ctx)
+}
+
+func (b *backend) hits() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.seen)
 }
 
 func (b *backend) newConns() int {
@@ -227,6 +247,7 @@ func TestNginxRoutesToApps(t *testing.T) {
 	hello := startBackend(t, "hello", nil)
 	api := startBackend(t, "api", nil)
 	slow := startBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		appHeaders(w, r)
 		if r.URL.Path == "/api/slow" {
 			time.Sleep(3 * time.Second)
 		}
@@ -260,13 +281,16 @@ func TestNginxRoutesToApps(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 200 from %s with the path unchanged", rt.path, r.status, r.raw, rt.app)
 		}
 	}
-	if r := get(t, client, "GET", base+"/api", nil, nil); r.status != 301 || r.header.Get("Location") == "" ||
-		!strings.HasSuffix(r.header.Get("Location"), "/api/") {
-		t.Errorf("GET /api: %d Location %q, want 301 to /api/", r.status, r.header.Get("Location"))
+	// absolute_redirect off: the Location is a path, never built from Host.
+	r := get(t, client, "GET", base+"/api", nil, map[string]string{"Host": "evil.example"})
+	if r.status != 301 || r.header.Values("Location")[0] != "/api/" || len(r.header.Values("Location")) != 1 {
+		t.Errorf("GET /api with Host evil.example: %d Location %q, want 301 to the path /api/", r.status, r.header.Values("Location"))
 	}
+	checkResponseHeaders(t, "301 /api", r)
 
 	// Forwarded headers, request ID, no version in Server.
-	r := get(t, client, "GET", base+"/", nil, map[string]string{"Host": "example.test"})
+	r = get(t, client, "GET", base+"/", nil, map[string]string{"Host": "example.test"})
+	checkResponseHeaders(t, "proxied GET /", r)
 	id := r.header.Get("X-Request-ID")
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) || r.body["request_id"] != id {
 		t.Errorf("request ID: response %q, app saw %v; want one 32-hex ID on both", id, r.body["request_id"])
@@ -296,23 +320,28 @@ func TestNginxRoutesToApps(t *testing.T) {
 		t.Errorf("30 requests opened %d connections to the app, want pooled keepalive connections (at most 2)", n)
 	}
 
-	// Body limit with a JSON error.
-	big := strings.NewReader(strings.Repeat("x", 2<<20))
-	if r := get(t, client, "POST", base+"/api/info", big, nil); r.status != 413 || r.body["status"] != float64(413) {
-		t.Errorf("2 MiB body: %d %s, want 413 JSON", r.status, r.raw)
+	// Body limit with a JSON error: no app takes a body.
+	big := strings.NewReader(strings.Repeat("x", 4<<10))
+	r = get(t, client, "POST", base+"/", big, nil)
+	if r.status != 413 || r.body["status"] != float64(413) {
+		t.Errorf("4 KiB body: %d %s, want 413 JSON", r.status, r.raw)
 	}
+	checkResponseHeaders(t, "413", r)
 
 	// The app's own error responses pass through untouched.
 	swapUpstream(t, dir, addr, site, "api", api.addr, slow.addr)
-	if r := get(t, client, "GET", base+"/api/own-error", nil, nil); r.status != 503 || r.raw != "the app's own 503" {
+	r = get(t, client, "GET", base+"/api/own-error", nil, nil)
+	if r.status != 503 || r.raw != "the app's own 503" {
 		t.Errorf("app's own 503: got %d %q, want it unchanged", r.status, r.raw)
 	}
+	checkResponseHeaders(t, "app's own 503", r)
 	// A slow app: 504 with a JSON body carrying the request ID.
 	r = get(t, client, "GET", base+"/api/slow", nil, nil)
 	if r.status != 504 || r.header.Get("Content-Type") != "application/json" || r.body["status"] != float64(504) ||
 		r.body["request_id"] != r.header.Get("X-Request-ID") {
 		t.Errorf("slow app: %d %q %s, want 504 application/json with the request ID", r.status, r.header.Get("Content-Type"), r.raw)
 	}
+	checkResponseHeaders(t, "504", r)
 	// A stopped app: 502 with a JSON body.
 	hello.stop()
 	r = get(t, client, "GET", base+"/", nil, nil)
@@ -320,6 +349,7 @@ func TestNginxRoutesToApps(t *testing.T) {
 		r.body["request_id"] != r.header.Get("X-Request-ID") || !strings.Contains(r.raw, "not running") {
 		t.Errorf("stopped app: %d %q %s, want 502 application/json with the request ID", r.status, r.header.Get("Content-Type"), r.raw)
 	}
+	checkResponseHeaders(t, "502", r)
 
 	// The access log: one JSON object per request, with upstream timings.
 	f, err := os.Open(filepath.Join(dir, "access.log"))
@@ -340,7 +370,8 @@ func TestNginxRoutesToApps(t *testing.T) {
 	if n < 30 {
 		t.Fatalf("access log has %d lines, want one per request", n)
 	}
-	for _, k := range []string{"request_id", "status", "request_time", "upstream", "upstream_status", "upstream_connect_time", "upstream_header_time", "upstream_response_time"} {
+	for _, k := range []string{"request_id", "status", "request_time", "upstream", "upstream_status", "upstream_connect_time",
+		"upstream_header_time", "upstream_response_time", "limit_req", "limit_conn"} {
 		if _, ok := last[k]; !ok {
 			t.Errorf("access log entry lacks %q: %v", k, last)
 		}
@@ -371,4 +402,220 @@ func swapUpstream(t *testing.T, dir, addr, site, name, from, to string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("nginx did not switch to the new upstream after reload")
+}
+
+// responseHeaders are what nginx sends on every response on :80, proxied or
+// its own, each exactly once.
+var responseHeaders = map[string]string{
+	"X-Content-Type-Options":  "nosniff",
+	"Cache-Control":           "no-store",
+	"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+	"X-Frame-Options":         "DENY",
+	"Referrer-Policy":         "no-referrer",
+}
+
+func checkResponseHeaders(t *testing.T, what string, r reply) {
+	t.Helper()
+	for k, want := range responseHeaders {
+		if got := r.header.Values(k); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %s %q, want exactly one %q", what, k, got, want)
+		}
+	}
+	if ids := r.header.Values("X-Request-ID"); len(ids) != 1 || ids[0] == "" {
+		t.Errorf("%s: X-Request-ID %q, want exactly one", what, ids)
+	}
+}
+
+// clientFrom is an HTTP client whose connections leave from the loopback
+// address ip. To the shipped config 127.0.0.1 is the instance itself and any
+// other 127.x address is a remote client, so one machine can play both.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		Transport:     &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 128},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// fetchStatus is get for goroutines: no t.Fatal, the status or the error.
+func fetchStatus(client *http.Client, url string) (int, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// concurrently requests url n times at once from client and counts statuses.
+func concurrently(t *testing.T, client *http.Client, url string, n int) map[int]int {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		counts = map[int]int{}
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, err := fetchStatus(client, url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			counts[status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+// The per-client limits and the loopback-only /api/: remote clients get JSON
+// 403s and 429s, the instance itself (the verify script, the benchmarks) is
+// neither refused nor limited.
+func TestNginxLimitsRemoteClientsNotTheInstance(t *testing.T) {
+	harness.Require(t, "nginx")
+	const hold = time.Second
+	dir := t.TempDir()
+	hello := startBackend(t, "hello", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			time.Sleep(hold) // a request in progress, for limit_conn
+		}
+		w.Header().Set("Content-Type", "application/json")
+		appHeaders(w, r)
+		_, _ = io.WriteString(w, `{"app":"hello"}`)
+	})
+	api := startBackend(t, "api", nil)
+	addr := harness.FreeAddr(t)
+	runNginx(t, dir, nginxMain(t, dir, nginxSite(t, dir, addr, map[string]string{"hello": hello.addr, "api": api.addr})), addr)
+	base := "http://" + addr
+	local := clientFrom("127.0.0.1")
+
+	// What scripts/verify-instance.sh requests, from the instance: all 2xx.
+	verifyRequests := []struct{ method, path string }{{"GET", "/health"}, {"GET", "/api/health"}, {"HEAD", "/"}, {"GET", "/api/info"}}
+	for _, v := range verifyRequests {
+		if r := get(t, local, v.method, base+v.path, nil, nil); r.status != 200 {
+			t.Errorf("instance: %s %s: %d %s, want 200", v.method, v.path, r.status, r.raw)
+		}
+	}
+
+	t.Run("api is for the instance only", func(t *testing.T) {
+		remote := clientFrom("127.0.0.2")
+		for _, v := range verifyRequests[:3] {
+			if r := get(t, remote, v.method, base+v.path, nil, nil); r.status != 200 {
+				t.Errorf("remote: %s %s: %d, want 200 (health checks and the greeting are public)", v.method, v.path, r.status)
+			}
+		}
+		apiHits := api.hits()
+		for _, path := range []string{"/api/info", "/api/", "/api/info/", "/api//info", "/api/%69nfo", "/api/info?x=1", "/api/./info"} {
+			r := get(t, remote, "GET", base+path, nil, nil)
+			if r.status != 403 || r.body["status"] != float64(403) || r.body["request_id"] != r.header.Get("X-Request-ID") {
+				t.Errorf("remote GET %s: %d %s, want a JSON 403", path, r.status, r.raw)
+			}
+			checkResponseHeaders(t, "403 "+path, r)
+		}
+		if n := api.hits() - apiHits; n != 0 {
+			t.Errorf("%d remote requests for /api/ reached the api app", n)
+		}
+	})
+
+	t.Run("a burst from one remote client gets JSON 429s", func(t *testing.T) {
+		remote := clientFrom("127.0.0.3")
+		before := hello.hits()
+		ok, limited := 0, 0
+		start := time.Now()
+		for i := 0; i < 80; i++ {
+			r := get(t, remote, "GET", base+"/", nil, nil)
+			switch r.status {
+			case 200:
+				ok++
+			case 429:
+				limited++
+				if r.header.Get("Content-Type") != "application/json" || r.body["status"] != float64(429) ||
+					r.body["request_id"] != r.header.Get("X-Request-ID") {
+					t.Fatalf("429: %q %s, want JSON with the request ID", r.header.Get("Content-Type"), r.raw)
+				}
+				checkResponseHeaders(t, "429", r)
+			default:
+				t.Fatalf("GET / in a burst: %d %s", r.status, r.raw)
+			}
+		}
+		// burst=20 at once, then 10/s: at most 21 + 10 per elapsed second.
+		allowed := 21 + int(10*time.Since(start).Seconds()) + 1
+		if ok < 21 || ok > allowed || limited == 0 {
+			t.Errorf("80 requests at once: %d answered, %d refused; want 21..%d answered, the rest 429", ok, limited, allowed)
+		}
+		if n := hello.hits() - before; n != ok {
+			t.Errorf("the app saw %d requests, want only the %d answered ones", n, ok)
+		}
+	})
+
+	t.Run("a remote client at 10 requests/s is never limited", func(t *testing.T) {
+		remote := clientFrom("127.0.0.5")
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 25; i++ {
+			if r := get(t, remote, "GET", base+"/", nil, nil); r.status != 200 {
+				t.Fatalf("request %d at 10/s: %d %s", i, r.status, r.raw)
+			}
+			<-tick.C
+		}
+	})
+
+	t.Run("too many requests in progress from one remote client get 429s", func(t *testing.T) {
+		counts := concurrently(t, clientFrom("127.0.0.4"), base+"/hold", 15)
+		if counts[200] > 10 || counts[200] == 0 || counts[429] == 0 || counts[200]+counts[429] != 15 {
+			t.Errorf("15 requests in progress at once: %v, want at most 10 answered and the rest 429", counts)
+		}
+		if !accessLogHas(t, dir, `"remote_addr":"127.0.0.4"`, `"status":429`, `"limit_conn":"REJECTED"`) {
+			t.Error("no access log entry shows limit_conn refusing 127.0.0.4")
+		}
+	})
+
+	t.Run("the instance itself is not limited", func(t *testing.T) {
+		// The benchmarks' shape (test/bench: wrk from 127.0.0.1, 64 connections).
+		var failed sync.Map
+		var wg sync.WaitGroup
+		for c := 0; c < 64; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					status, err := fetchStatus(local, base+"/health")
+					if err != nil || status != 200 {
+						failed.Store(fmt.Sprintf("%d %v", status, err), true)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		failed.Range(func(k, _ any) bool { t.Errorf("loopback request at benchmark rate: %v", k); return true })
+		if counts := concurrently(t, local, base+"/hold", 15); counts[200] != 15 {
+			t.Errorf("15 loopback requests in progress at once: %v, want all 200", counts)
+		}
+	})
+}
+
+// accessLogHas reports whether one access log line contains every part.
+func accessLogHas(t *testing.T, dir string, parts ...string) bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

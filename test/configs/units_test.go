@@ -2,6 +2,7 @@ package configs
 
 import (
 	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,5 +214,136 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// listenAddr is where the app listens under its unit: an -addr in ExecStart=,
+// else its address variable (AddrEnv in main.go) from Environment=, else the
+// app's DefaultAddr in main.go.
+func listenAddr(t *testing.T, unit appUnit, u unitFile) string {
+	t.Helper()
+	if m := regexp.MustCompile(`\s-{1,2}addr[= ](\S+)`).FindStringSubmatch(u.last("Service", "ExecStart")); m != nil {
+		return m[1]
+	}
+	main, err := os.ReadFile(filepath.Join(filepath.Dir(unit.path), "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(name string) string {
+		m := regexp.MustCompile(name + `:\s*"([^"]*)"`).FindSubmatch(main)
+		if m == nil {
+			t.Fatalf("%s/main.go sets no %s in its server.App", unit.app, name)
+		}
+		return string(m[1])
+	}
+	addr := field("DefaultAddr")
+	env := field("AddrEnv")
+	for _, assignment := range u["Service"]["Environment"] {
+		for _, kv := range strings.Fields(assignment) {
+			if v, ok := strings.CutPrefix(strings.Trim(kv, `"`), env+"="); ok {
+				addr = v
+			}
+		}
+	}
+	return addr
+}
+
+// nginxUpstream is the server address of `upstream name` in configs/nginx.conf.
+func nginxUpstream(t *testing.T, name string) string {
+	t.Helper()
+	conf, err := os.ReadFile(harness.Path("configs", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`upstream\s+` + regexp.QuoteMeta(name) + `\s*\{[^}]*?server\s+([^\s;]+)`).FindSubmatch(conf)
+	if m == nil {
+		t.Fatalf("configs/nginx.conf has no upstream %s", name)
+	}
+	return string(m[1])
+}
+
+// TestUnitLeastPrivilege: each app may bind only its own port, talk only on
+// loopback, and use bounded memory and tasks.
+func TestUnitLeastPrivilege(t *testing.T) {
+	for _, unit := range appUnits(t) {
+		t.Run(unit.app, func(t *testing.T) {
+			u := parseUnit(t, unit.path)
+			addr := listenAddr(t, unit, u)
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("listen address %q: %v", addr, err)
+			}
+			if allow := u["Service"]["SocketBindAllow"]; len(allow) != 1 || allow[0] != "tcp:"+port {
+				t.Errorf("SocketBindAllow= %q, want exactly tcp:%s (the app listens on %s)", allow, port, addr)
+			}
+			if deny := u["Service"]["SocketBindDeny"]; len(deny) != 1 || deny[0] != "any" {
+				t.Errorf("SocketBindDeny= %q, want any: without it SocketBindAllow= restricts nothing", deny)
+			}
+			if up := nginxUpstream(t, unit.app); up != addr {
+				t.Errorf("nginx upstream %s is %s, but the app listens on %s", unit.app, up, addr)
+			}
+			if got := u.last("Service", "RestrictNetworkInterfaces"); got != "lo" {
+				t.Errorf("RestrictNetworkInterfaces=%q, want lo (the apps talk to nginx on loopback only)", got)
+			}
+			high, max := bytesOf(t, u.last("Service", "MemoryHigh")), bytesOf(t, u.last("Service", "MemoryMax"))
+			if high <= 0 || max <= 0 || high >= max {
+				t.Errorf("MemoryHigh=%q MemoryMax=%q, want both set and MemoryHigh below MemoryMax",
+					u.last("Service", "MemoryHigh"), u.last("Service", "MemoryMax"))
+			}
+			if n, err := strconv.Atoi(u.last("Service", "TasksMax")); err != nil || n <= 0 {
+				t.Errorf("TasksMax=%q, want a number of tasks", u.last("Service", "TasksMax"))
+			}
+		})
+	}
+}
+
+// bytesOf parses a systemd size with a K/M/G/T suffix (base 1024); -1 if it
+// is not one.
+func bytesOf(t *testing.T, v string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`^([0-9]+)([KMGT]?)$`).FindStringSubmatch(v)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n << map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m[2]]
+}
+
+// perAppKeys are the [Service] keys that may differ between app units; every
+// other key is the shared hardening and must be the same in all of them.
+var perAppKeys = map[string]string{
+	"ExecStart":          "its binary",
+	"SocketBindAllow":    "its own port",
+	"StateDirectory":     "only apps that keep state",
+	"StateDirectoryMode": "only apps that keep state",
+	"ProcSubset":         "api reads /proc/sys/kernel/random/boot_id, which ProcSubset=pid hides",
+}
+
+// TestUnitsShareHardening keeps the app units consistent: a setting added to
+// one unit and forgotten in another fails here.
+func TestUnitsShareHardening(t *testing.T) {
+	units := appUnits(t)
+	parsed := map[string]unitFile{}
+	all := map[string]bool{}
+	for _, unit := range units {
+		parsed[unit.app] = parseUnit(t, unit.path)
+		for k := range parsed[unit.app]["Service"] {
+			all[k] = true
+		}
+	}
+	first := units[0].app
+	for k := range all {
+		if _, ok := perAppKeys[k]; ok {
+			continue
+		}
+		want := strings.Join(parsed[first]["Service"][k], "\n")
+		for _, unit := range units[1:] {
+			if got := strings.Join(parsed[unit.app]["Service"][k], "\n"); got != want {
+				t.Errorf("[Service] %s: %s.service has %q, %s.service %q; set it the same in every app unit", k, first, want, unit.app, got)
+			}
+		}
 	}
 }

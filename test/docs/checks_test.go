@@ -38,7 +38,13 @@ func runAll(t *testing.T, d *Doc) map[string][]Problem {
 		t.Fatal(err)
 	}
 	h := &HelpCache{Root: mustAbs(t, fixtureRoot), VarScripts: vars}
+	scripts, err := RecipeScripts(fixtureRoot, filepath.Join(fixtureRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &QuoteIndex{Root: fixtureRoot, CheckScript: "scripts/ops.sh", RecipeScripts: scripts}
 	return map[string][]Problem{
+		"quotes":  CheckQuotes(q, d),
 		"makeerr": CheckMakeErrorLines(recipes, d),
 		"links":   CheckLinks(fixtureRoot, d),
 		"paths":   CheckPaths(fixtureRoot, d),
@@ -108,6 +114,14 @@ func TestBadFixturesAreRejected(t *testing.T) {
 			"console block does not parse",
 			"sh block does not parse",
 			"console block without a \"$ \" prompt",
+		}},
+		{"docs/bad-quotes.md", "quotes", []string{
+			`docs/bad-quotes.md:3: "ops.sh: error: the available image ... is bad; refusing it" is not a message scripts/ops.sh prints`,
+			`docs/bad-quotes.md:4: "SKIP nosuch-check": scripts/ops.sh defines no check "nosuch-check"`,
+			`docs/bad-quotes.md:7: "ops.sh: error: downloading sha256:0123 (bootc upgrade --download-only)" is not a message`,
+			`docs/bad-quotes.md:14: "bad:       sha256:0123 (rolled back on 2026-01-01)" is not a "bad:" line scripts/ops.sh prints`,
+			`docs/bad-quotes.md:16: "PASS  http:/health  GET http://127.0.0.1/health -> 2xx": scripts/ops.sh defines no check "http:/health"`,
+			`docs/bad-quotes.md:17: "PASS  unit:hello.service  running": no PASS unit:hello.service line of scripts/ops.sh reads like this`,
 		}},
 		{"docs/bad-mermaid.md", "mermaid", []string{
 			`starts with "flowchat LR", not a known diagram type`,

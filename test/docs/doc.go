@@ -25,6 +25,20 @@
 //     every other line of a console block is output and is not parsed.
 //   - CheckMermaid: every mermaid block starts with a known diagram type and
 //     has balanced brackets, parentheses and braces outside quoted labels.
+//   - CheckQuotes: script output the docs quote is what the script prints.
+//     A line of a text, console (output) or untagged block, or a code span,
+//     that starts with "<script>.sh: " must be a message of scripts/<script>.sh
+//     (log, warn "warning: ", die "error: ", usage_error "... (see --help)",
+//     or another string of its source or of scripts/lib/common.sh). In a
+//     console block, a "label: value" output line of a command that runs a
+//     script (directly, through on-host.sh or a make target) must match a line
+//     with that label the script prints, if it prints that label at all; and
+//     "PASS|FAIL|SKIP <name> <detail>" lines under verify-instance.sh, and such
+//     code spans anywhere, must name a check the script defines and match one
+//     of its record calls. "...", "…" and <placeholders> in a quote stand for
+//     anything; a variable in the script for a value without spaces (a
+//     command substitution, %s or function argument for a few words), so a
+//     reworded sentence does not pass as a value.
 //
 // docs_test.go runs the checks over the real documents; checks_test.go proves
 // each check fires on a small bad fixture under testdata/.

@@ -3,6 +3,7 @@ package docs
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"bootc-testboot/test/harness"
@@ -123,6 +124,17 @@ func TestScriptFlagsAreAccepted(t *testing.T) {
 	}
 }
 
+func TestQuotedScriptOutputMatchesScripts(t *testing.T) {
+	scripts, err := RecipeScripts(harness.Root(), harness.Path("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &QuoteIndex{Root: harness.Root(), CheckScript: "scripts/verify-instance.sh", RecipeScripts: scripts}
+	for _, d := range loadAll(t) {
+		report(t, CheckQuotes(q, d))
+	}
+}
+
 func TestShellBlocksParse(t *testing.T) {
 	harness.Require(t, "bash")
 	for _, d := range loadAll(t) {
@@ -167,8 +179,27 @@ func TestChecksSeeTheDocs(t *testing.T) {
 		for _, l := range d.Prose {
 			counts["links"] += len(inlineLink.FindAllString(l.Text, -1))
 		}
+		var quoted []string
+		for _, s := range d.Spans {
+			quoted = append(quoted, s.Text)
+		}
+		for _, b := range d.Blocks {
+			quoted = append(quoted, strings.Split(b.Text, "\n")...)
+		}
+		for _, l := range quoted {
+			if scriptPrefix.MatchString(strings.TrimSpace(l)) {
+				counts["quoted script messages"]++
+			}
+			if checkLine.MatchString(l) {
+				counts["quoted check lines"]++
+			}
+			if labelLine.MatchString(l) {
+				counts["label lines"]++
+			}
+		}
 	}
-	for _, kind := range []string{"mermaid blocks", "shell blocks", "make commands", "script commands", "repository paths", "links"} {
+	for _, kind := range []string{"mermaid blocks", "shell blocks", "make commands", "script commands", "repository paths", "links",
+		"quoted script messages", "quoted check lines", "label lines"} {
 		if counts[kind] == 0 {
 			t.Errorf("no %s found in the docs: the parser is broken", kind)
 		}

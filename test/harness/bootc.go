@@ -83,17 +83,6 @@ type Host struct {
 
 func strp(s string) *string { return &s }
 
-// Img is an image of DefaultRef whose digest and version derive from version.
-func Img(version string) *ImageStatus {
-	return &ImageStatus{
-		Architecture: "amd64",
-		Image:        ImageRef{Image: DefaultRef, Transport: "registry"},
-		ImageDigest:  Digest(version),
-		Timestamp:    strp("2026-01-02T03:04:05Z"),
-		Version:      strp(version),
-	}
-}
-
 // Entry is a deployment of img with the fields an ostree-backed host reports.
 func Entry(img *ImageStatus) *BootEntry {
 	return &BootEntry{
@@ -127,11 +116,6 @@ func NotBootcHost() Host {
 
 // SetBootc writes the bootc double's host document.
 func (d *Doubles) SetBootc(t testing.TB, h Host) { d.SetJSON(t, "bootc/status.json", h) }
-
-// SetRegistry sets what the registry serves for the tracked reference.
-func (d *Doubles) SetRegistry(t testing.TB, img *ImageStatus) {
-	d.SetJSON(t, "bootc/registry.json", img)
-}
 
 // SetBootcVersion sets what `bootc --version` reports (X.Y.Z).
 func (d *Doubles) SetBootcVersion(t testing.TB, v string) { d.Set(t, "bootc/version", v+"\n") }

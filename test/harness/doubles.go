@@ -94,7 +94,12 @@ func (d *Doubles) killUnits() {
 		}
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			// Reaped by its parent shell; wait until the group is gone so the unit name is free.
+			for i := 0; i < 100 && syscall.Kill(-pid, 0) == nil; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
+		_ = os.Remove(f)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestAMIHappyPath(t *testing.T) {
 		"--privileged", "--security-opt label=type:unconfined_t",
 		"-v " + a.config + ":/config.toml:ro", "-v " + a.output + ":/output",
 		"-v /var/lib/containers/storage:/var/lib/containers/storage",
-		"quay.io/centos-bootc/bootc-image-builder:latest --type ami --aws-ami-name testboot-v1.2.3 --aws-bucket testboot-images --aws-region us-east-1",
+		bibPinned + " --type ami --aws-ami-name testboot-v1.2.3 --aws-bucket testboot-images --aws-region us-east-1",
 		"--progress verbose " + amiImage,
 		"--env AWS_ACCESS_KEY_ID", "--env AWS_SECRET_ACCESS_KEY",
 	} {
@@ -96,8 +97,9 @@ func TestAMIHappyPath(t *testing.T) {
 	if strings.Contains(run, "--rootfs") {
 		t.Errorf("--rootfs passed for a non-Fedora image: %s", run)
 	}
-	// The preflight runs before the build.
-	order := []string{"sts", "head-bucket", "get-role", "describe-images", "run", "wait", "create-tags"}
+	// The preflight runs before the build; IMDSv2 is required before the AMI is reported.
+	order := []string{"sts", "head-bucket", "get-role", "simulate-principal-policy", "describe-images", "run", "wait",
+		"modify-image-attribute", "describe-image-attribute", "create-tags"}
 	i := 0
 	for _, c := range r.Calls {
 		if i < len(order) && strings.Contains(" "+c.String()+" ", " "+order[i]+" ") {
@@ -133,8 +135,105 @@ func TestAMIHappyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info["ami_id"] != "ami-0123456789abcdef0" || info["snapshot_id"] != "snap-0fedcba9876543210" ||
-		info["digest"] != imageDigest || info["name"] != "testboot-v1.2.3" || info["region"] != "us-east-1" {
+		info["digest"] != imageDigest || info["name"] != "testboot-v1.2.3" || info["region"] != "us-east-1" ||
+		info["imds_support"] != "v2.0" || info["builder"] != bibPinned {
 		t.Errorf("ami.json: %v", info)
+	}
+	// The AMI itself requires IMDSv2 (what EC2 reports, not only what we asked for).
+	var ami struct{ ImdsSupport string }
+	if err := json.Unmarshal([]byte(a.d.Read(t, "aws/images/testboot-v1.2.3.json")), &ami); err != nil {
+		t.Fatal(err)
+	}
+	if ami.ImdsSupport != "v2.0" {
+		t.Errorf("AMI ImdsSupport = %q, want v2.0", ami.ImdsSupport)
+	}
+	if len(harness.Find(r.Calls, "aws", "modify-image-attribute", "--image-id", "ami-0123456789abcdef0", "--imds-support", "Value=v2.0")) != 1 {
+		t.Errorf("IMDSv2 not required on the AMI:\n%s", harness.FormatCalls(r.Calls))
+	}
+	// Nothing to warn about with a supported config.
+	if strings.Contains(r.Stderr, "warning") || strings.Contains(r.Stderr, "blueprint validation failed") {
+		t.Errorf("warnings in a clean run:\n%s", r.Stderr)
+	}
+}
+
+// The repository's own config.toml gives a clean `make ami`: the builder finds no
+// customization it does not support for bootc disks, and nothing is warned about.
+func TestAMIRepositoryConfigIsClean(t *testing.T) {
+	a := newAMIEnv(t)
+	r := a.d.Run(t, "create-ami.sh", append([]string{"--config", harness.Path("config.toml"), "--output", a.output}, amiArgs()...)...)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	for _, bad := range []string{"blueprint validation failed", "not supported", "warning"} {
+		if strings.Contains(r.Stderr, bad) {
+			t.Errorf("make ami output contains %q:\n%s", bad, r.Stderr)
+		}
+	}
+	run := harness.Find(r.Calls, "podman", "run")[0].String()
+	if !strings.Contains(run, "-v "+harness.Path("config.toml")+":/config.toml:ro") {
+		t.Errorf("builder does not get the repository config: %s", run)
+	}
+	// The disk size comes from [customizations.disk]; no size flag exists or is passed.
+	for _, flag := range []string{"--disk-size", "--image-size", "--size"} {
+		if strings.Contains(run, flag) {
+			t.Errorf("builder run passes %s, which bootc-image-builder does not have: %s", flag, run)
+		}
+	}
+}
+
+// A customization the builder does not support for bootc disks is reported
+// (the builder itself only prints a warning in the middle of its log).
+func TestAMIWarnsAboutUnsupportedCustomizations(t *testing.T) {
+	a := newAMIEnv(t)
+	if err := os.WriteFile(a.config, []byte("[[customizations.user]]\nname = \"ops\"\n\n[[customizations.filesystem]]\nmountpoint = \"/\"\nminsize = \"10 GiB\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := a.run(t, amiArgs()...)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	want := `warning: bootc-image-builder does not support part of ` + a.config + `: blueprint validation failed for image type "ami": customizations.filesystem: not supported`
+	if !strings.Contains(r.Stderr, want) {
+		t.Errorf("no warning %q:\n%s", want, r.Stderr)
+	}
+}
+
+// The builder is pinned by digest, and Renovate can move the pin (test/workflows).
+func TestAMIBuilderIsPinnedByDigest(t *testing.T) {
+	if !regexp.MustCompile(`^quay\.io/centos-bootc/bootc-image-builder:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`).MatchString(bibPinned) {
+		t.Fatalf("create-ami.sh pins %q, want quay.io/centos-bootc/bootc-image-builder:TAG@sha256:DIGEST", bibPinned)
+	}
+	a := newAMIEnv(t)
+	a.d.Env = append(a.d.Env, "BIB_IMAGE=quay.io/example/bib:v1@sha256:"+strings.Repeat("a", 64))
+	r := a.run(t, amiArgs("--dry-run")...)
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "quay.io/example/bib:v1@sha256:") {
+		t.Errorf("BIB_IMAGE does not override the pin: exit %d\n%s", r.ExitCode, r.Stdout)
+	}
+}
+
+// bibPinned is the builder create-ami.sh uses by default (its BIB_PINNED line).
+var bibPinned = func() string {
+	data, err := os.ReadFile(harness.Path("scripts", "create-ami.sh"))
+	if err != nil {
+		panic(err)
+	}
+	m := regexp.MustCompile(`(?m)^readonly BIB_PINNED=(\S+)$`).FindSubmatch(data)
+	if m == nil {
+		return "BIB_PINNED not found in scripts/create-ami.sh"
+	}
+	return string(m[1])
+}()
+
+func TestAMIIMDSv2Failure(t *testing.T) {
+	a := newAMIEnv(t)
+	a.d.Set(t, "aws/fail-ec2-modify-image-attribute", "An error occurred (UnauthorizedOperation) when calling the ModifyImageAttribute operation: You are not authorized to perform this operation.")
+	r := a.run(t, amiArgs()...)
+	lastErrorLine(t, r, 1, "AMI ami-0123456789abcdef0 is available but does not require IMDSv2; do not launch it")
+	if exists(filepath.Join(a.output, "ami.json")) || lastLine(r.Stdout) == "ami-0123456789abcdef0" {
+		t.Error("reported an AMI that does not require IMDSv2")
+	}
+	if len(harness.Find(r.Calls, "aws", "create-tags")) != 0 {
+		t.Error("tagged an AMI that does not require IMDSv2")
 	}
 }
 
@@ -237,6 +336,8 @@ func TestAMIDryRunRunsNothing(t *testing.T) {
 		"+ aws --region us-east-1 --output json sts get-caller-identity",
 		"s3api head-bucket --bucket testboot-images",
 		"iam get-role --role-name vmimport",
+		"iam simulate-principal-policy --policy-source-arn '<vmimport role ARN>' --action-names s3:GetBucketLocation s3:ListBucket --resource-arns arn:aws:s3:::testboot-images",
+		"ec2 modify-image-attribute --image-id '<AMI>' --imds-support Value=v2.0",
 		"ec2 describe-images --owners self --filters Name=name,Values=testboot-v1.2.3",
 		"+ podman run --rm --privileged",
 		"--type ami --aws-ami-name testboot-v1.2.3",
@@ -261,7 +362,16 @@ func TestAMIPreflightFailures(t *testing.T) {
 		{"no credentials", func(t *testing.T, a amiEnv) { a.d.Remove(t, "aws/credentials") }, "AWS credentials do not work"},
 		{"bucket missing", func(t *testing.T, a amiEnv) { a.d.Remove(t, "aws/buckets/testboot-images") }, "S3 bucket 'testboot-images' does not exist"},
 		{"bucket elsewhere", func(t *testing.T, a amiEnv) { a.d.Set(t, "aws/buckets/testboot-images", "eu-west-1") }, "is in eu-west-1, not in us-east-1"},
-		{"no vmimport role", func(t *testing.T, a amiEnv) { a.d.Remove(t, "aws/roles/vmimport") }, "'vmimport'"},
+		{"no vmimport role", func(t *testing.T, a amiEnv) { a.d.Remove(t, "aws/roles/vmimport") }, "the IAM service role 'vmimport' does not exist"},
+		{"caller lacks iam:GetRole", func(t *testing.T, a amiEnv) {
+			a.d.Set(t, "aws/fail-iam-get-role", "An error occurred (AccessDenied) when calling the GetRole operation: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:GetRole on resource: role vmimport because no identity-based policy allows the iam:GetRole action")
+		}, "these credentials lack iam:GetRole"},
+		{"vmimport role not for VM Import", func(t *testing.T, a amiEnv) {
+			a.d.SetJSON(t, "aws/roles/vmimport", map[string][]string{"Trust": {"ec2.amazonaws.com"}, "Allow": {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}})
+		}, "does not trust vmie.amazonaws.com"},
+		{"vmimport role may not read the bucket", func(t *testing.T, a amiEnv) {
+			a.d.SetJSON(t, "aws/roles/vmimport", map[string][]string{"Trust": {"vmie.amazonaws.com"}, "Allow": {"s3:GetBucketLocation"}})
+		}, "the IAM role 'vmimport' may not s3:ListBucket s3:GetObject on bucket 'testboot-images'"},
 		{"name taken", func(t *testing.T, a amiEnv) {
 			a.d.SetJSON(t, "aws/images/testboot-v1.2.3.json", map[string]string{"ImageId": "ami-0aaaaaaaaaaaaaaaa", "Name": "testboot-v1.2.3", "State": "available", "Region": "us-east-1"})
 		}, "AMI name 'testboot-v1.2.3' is already taken in us-east-1 by ami-0aaaaaaaaaaaaaaaa"},
@@ -285,6 +395,27 @@ func TestAMIPreflightFailures(t *testing.T) {
 				t.Error("ami.json written")
 			}
 		})
+	}
+}
+
+// Without iam:SimulatePrincipalPolicy the role's S3 access cannot be checked: one
+// warning that names what the role needs, and the build goes on.
+func TestAMIRolePermissionsUncheckable(t *testing.T) {
+	a := newAMIEnv(t)
+	a.d.Set(t, "aws/fail-iam-simulate-principal-policy", "An error occurred (AccessDenied) when calling the SimulatePrincipalPolicy operation: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:SimulatePrincipalPolicy on resource: role vmimport")
+	r := a.run(t, amiArgs()...)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Output())
+	}
+	var warnings []string
+	for _, l := range harness.NonEmptyLines(r.Stderr) {
+		if strings.Contains(l, "warning:") {
+			warnings = append(warnings, l)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "needs iam:SimulatePrincipalPolicy") ||
+		!strings.Contains(warnings[0], "s3:GetObject on arn:aws:s3:::testboot-images/*") {
+		t.Errorf("want one warning naming the missing check and the role's S3 permissions:\n%s", r.Stderr)
 	}
 }
 

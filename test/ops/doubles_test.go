@@ -4,6 +4,8 @@ package ops
 // scripts would be tested against an invented tool.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,92 @@ func TestIsMutating(t *testing.T) {
 		if got := harness.IsMutating(c.call); got != c.want {
 			t.Errorf("IsMutating(%s) = %v, want %v", c.call, got, c.want)
 		}
+	}
+}
+
+// The update cache follows bootc-dev/bootc crates/ostree-ext/src/container/store.rs
+// `prepare_internal`/`cache_pending` and crates/lib/src/status.rs `imagestatus`.
+func TestBootcDoubleCacheFollowsLastPulledImage(t *testing.T) {
+	d := lifecycleHost(t)
+	check := func(want string) {
+		t.Helper()
+		before := d.Read(t, "bootc/status.json")
+		r := runDouble(t, d, "bootc", "upgrade", "--check")
+		if r.ExitCode != 0 || !strings.HasPrefix(r.Stdout, want) {
+			t.Fatalf("--check: exit %d, want %q first:\n%s", r.ExitCode, want, r.Output())
+		}
+		if strings.HasPrefix(want, "No changes") && d.Read(t, "bootc/status.json") != before {
+			t.Errorf("AlreadyPresent wrote the status")
+		}
+	}
+	ref := "docker://" + harness.DefaultRef
+	check("No changes in: " + ref + "\n")
+	d.SetRegistry(t, harness.Img("v2"))
+	check("Update available for: " + ref + "\n  Version: v2\n  Digest: " + v2 + "\nTotal new layers: 2     Size: 816.9 MB\nRemoved layers:   1     Size: 4.6 MB\nAdded layers:     1     Size: 4.6 MB\n")
+	if c := d.Bootc(t).Status.Booted.CachedUpdate; c == nil || c.ImageDigest != v2 || *c.Version != "v2" {
+		t.Fatalf("booted.cachedUpdate %+v, want v2", c)
+	}
+	if r := runDouble(t, d, "bootc", "upgrade", "--download-only"); r.ExitCode != 0 {
+		t.Fatal(r.Output())
+	}
+	if st := d.Bootc(t).Status.Staged; st.CachedUpdate != nil || !st.DownloadOnly {
+		t.Fatalf("a new deployment carries no cache and is locked: %+v", st)
+	}
+	d.SetRegistry(t, harness.Img("v3"))
+	check("Update available for: " + ref + "\n  Version: v3\n")
+	h := d.Bootc(t)
+	if h.Status.Staged.CachedUpdate == nil || h.Status.Staged.CachedUpdate.ImageDigest != v3 {
+		t.Errorf("the cache must land on the last pulled (staged) v2: %+v", h.Status.Staged.CachedUpdate)
+	}
+	if h.Status.Booted.CachedUpdate == nil || h.Status.Booted.CachedUpdate.ImageDigest != v2 {
+		t.Errorf("the booted cache is never cleared: %+v", h.Status.Booted.CachedUpdate)
+	}
+	// The tag back on v2, the last pulled image: "No changes" although v1 is booted.
+	d.SetRegistry(t, harness.Img("v2"))
+	check("No changes in: " + ref + "\n")
+	// A plain upgrade of the staged image unlocks it (cli.rs `upgrade`, staged_unchanged).
+	r := runDouble(t, d, "bootc", "upgrade")
+	if r.Stdout != "No changes in "+harness.DefaultRef+" => "+v2+"\nStaged deployment will now be applied on reboot\n" || d.Bootc(t).Status.Staged.DownloadOnly {
+		t.Errorf("upgrade of the staged image: %q", r.Stdout)
+	}
+	// A reboot finalizes it: v2 boots, v1 is the rollback.
+	if r := runDouble(t, d, "systemctl", "reboot"); r.ExitCode != 0 {
+		t.Fatal(r.Output())
+	}
+	h = d.Bootc(t)
+	if h.Status.Booted.Image.ImageDigest != v2 || h.Status.Rollback.Image.ImageDigest != v1 || h.Status.Staged != nil {
+		t.Errorf("after the reboot: booted %s rollback %s staged %+v", h.Status.Booted.Image.ImageDigest, h.Status.Rollback.Image.ImageDigest, h.Status.Staged)
+	}
+}
+
+func TestRebootDiscardsLockedDownload(t *testing.T) {
+	d := newHost(t)
+	if r := runDouble(t, d, "bootc", "upgrade", "--download-only"); r.ExitCode != 0 {
+		t.Fatal(r.Output())
+	}
+	runDouble(t, d, "reboot")
+	h := d.Bootc(t)
+	if h.Status.Staged != nil || h.Status.Booted.Image.ImageDigest != v1 {
+		t.Errorf("a locked download must vanish at reboot: booted %s staged %+v", h.Status.Booted.Image.ImageDigest, h.Status.Staged)
+	}
+	if d.Boots(t) != 1 {
+		t.Errorf("boots = %d", d.Boots(t))
+	}
+}
+
+func TestSkopeoDoubleServesRealManifests(t *testing.T) {
+	d := newHost(t)
+	r := runDouble(t, d, "skopeo", "inspect", "--raw", "docker://"+harness.DefaultRef)
+	sum := sha256.Sum256([]byte(r.Stdout))
+	if r.ExitCode != 0 || "sha256:"+hex.EncodeToString(sum[:]) != v2 {
+		t.Errorf("--raw is not the manifest of %s: %d %q", v2, r.ExitCode, r.Stdout)
+	}
+	r = runDouble(t, d, "skopeo", "inspect", "--config", "--raw", "docker://"+harness.DefaultRef)
+	if !strings.Contains(r.Stdout, `"org.opencontainers.image.version":"v2"`) {
+		t.Errorf("--config --raw: %q", r.Stdout)
+	}
+	r = runDouble(t, d, "skopeo", "inspect", "--raw", "docker://ghcr.io/bootc-testboot/nothing:latest")
+	if r.ExitCode != 2 || !strings.Contains(r.Stderr, "manifest unknown") {
+		t.Errorf("unknown image: exit %d %q (skopeo exits 2 for a missing image)", r.ExitCode, r.Stderr)
 	}
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // RequestIDHeader carries a request's ID: nginx sets it (proxy_set_header
-// X-Request-ID $request_id) so one ID follows a request through both logs.
+// X-Request-ID) so one ID follows a request through both logs. LogRequests
+// echoes it for direct callers of the app; on :80 nginx drops that echo
+// (proxy_hide_header) and adds its own, so a client gets the header once.
 const RequestIDHeader = "X-Request-ID"
 
 // maxRequestIDLen bounds an ID taken from a client before it reaches the logs.

@@ -1,0 +1,732 @@
+package docs
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// --- Quoted script output ----------------------------------------------------
+//
+// The docs show what the scripts print. CheckQuotes holds those quotes to the
+// scripts' source, so a reworded message or a renamed check breaks the docs
+// test instead of misleading a reader. What is checked (and nothing else, so
+// bootc's, make's or podman's own output never counts):
+//
+//   - A line of a text, console (output only) or untagged block, or a code
+//     span, that starts with "<name>.sh: " for a script in scripts/: the rest
+//     is a message that script (or scripts/lib/common.sh) prints: through
+//     log, warn ("warning: "), die ("error: ") or usage_error (" (see --help)"),
+//     or a string literal of the source.
+//   - In a console block, a "label: value" output line of a command that runs
+//     a script (directly, through on-host.sh, or through a make target whose
+//     recipe runs it), when that script prints lines with that label
+//     ("update:", "bad:"): the line matches one of them.
+//   - "PASS|FAIL|SKIP <name> <detail>" lines of a console command that runs
+//     the check script (verify-instance.sh), and such code spans anywhere: the
+//     name is a check the script defines and the line matches one of its
+//     record calls.
+//
+// Matching is on patterns. In a doc, "...", "…" and <placeholder> stand for
+// anything. In a script, an expansion stands for a value: a plain variable
+// ($var, ${var}) for a value without spaces; a command substitution, a list
+// ("${a[*]}"), a function argument ($1) or printf's %s with such an argument
+// for at most a few words of prose; any of them at the very end of a line for
+// any text. So a quote may shorten a message and fill in values, but the
+// sentence it writes must be the script's own: a reworded message does not
+// pass as a value. Names of checks come from the words of the check script's
+// code ("unit:$1" defines unit:<anything>).
+
+// star marks a doc's "anything" and a script's wide value; narrow a script's
+// value without whitespace. They are private-use runes no document contains.
+const (
+	star   rune = '\uE000'
+	narrow rune = '\uE001'
+	conv   rune = '\uE002' // a printf conversion, until its argument decides
+)
+
+// QuoteIndex reads what the repository's scripts print, once per script.
+type QuoteIndex struct {
+	Root string
+	// CheckScript is the script whose PASS/FAIL/SKIP lines the docs quote
+	// (scripts/verify-instance.sh).
+	CheckScript string
+	// RecipeScripts maps a make target to the script its recipe runs.
+	RecipeScripts map[string]string
+
+	mu      sync.Mutex
+	scripts map[string]*scriptText
+}
+
+// scriptText is what one script (with the shared library) can print.
+type scriptText struct {
+	err      error
+	messages []message   // what "<name>.sh: ..." lines can say
+	literals [][]rune    // every string literal, one line each
+	words    [][]rune    // code words that start with a literal character
+	records  [][3][]rune // record STATUS NAME DETAIL calls
+}
+
+type message struct {
+	pat    []rune
+	strict bool // the level prefix/suffix is part of pat; otherwise any level
+}
+
+var levelPrefixes = []string{"error: ", "warning: "}
+
+// messageCalls are the shared library's message functions: their arguments are
+// checked with the level they print, not as bare literals.
+var messageCalls = map[string]bool{"log": true, "warn": true, "die": true, "usage_error": true}
+
+const helpSuffix = " (see --help)"
+
+// RecipeScripts maps each Makefile target to the last script under scripts/
+// its recipe names (`$(ON_HOST) upgrade-os.sh status` -> scripts/upgrade-os.sh).
+func RecipeScripts(root, makefile string) (map[string]string, error) {
+	recipes, err := RecipeLines(makefile)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(makefile)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(data), "\n")
+	out := map[string]string{}
+	for target, ns := range recipes {
+		for _, n := range ns {
+			for _, w := range strings.Fields(lines[n-1]) {
+				if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
+					out[target] = rel
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (q *QuoteIndex) script(rel string) *scriptText {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if s, ok := q.scripts[rel]; ok {
+		return s
+	}
+	if q.scripts == nil {
+		q.scripts = map[string]*scriptText{}
+	}
+	s := &scriptText{}
+	q.scripts[rel] = s
+	files := []string{rel}
+	if _, err := os.Stat(filepath.Join(q.Root, "scripts/lib/common.sh")); err == nil {
+		files = append(files, "scripts/lib/common.sh")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(q.Root, f))
+		if err != nil {
+			s.err = err
+			return s
+		}
+		s.add(string(data))
+	}
+	return s
+}
+
+func (s *scriptText) add(src string) {
+	for _, cmd := range shellCommands(src) {
+		format := -1 // the word that is printf's format
+		if len(cmd) > 1 && cmd[0].plain && string(cmd[0].pat) == "printf" {
+			format = 1
+			if string(cmd[1].pat) == "-v" {
+				format = 3 // printf -v VAR FORMAT
+			}
+		}
+		call := len(cmd) > 0 && cmd[0].plain && messageCalls[string(cmd[0].pat)]
+		for wi, w := range cmd {
+			for li, lit := range w.literals {
+				switch {
+				case wi == format && li == 0:
+					lit = printfArgs(lit, cmd[wi+1:])
+				case w.nested[li]:
+					lit = fill(lit, narrow) // printf "..." of an awk program: fields
+				default:
+					lit = fill(lit, star)
+				}
+				for _, line := range splitLines(lit) {
+					s.literals = append(s.literals, line)
+					if m, prefixed := progMessage(line); prefixed {
+						if m.pat != nil {
+							s.messages = append(s.messages, m)
+						}
+					} else if !call && literalWords(line) >= 2 {
+						// A literal printed some other way (echo, a helper's
+						// output): its level is not known.
+						s.messages = append(s.messages, message{pat: line})
+					}
+				}
+			}
+			if len(w.pat) > 0 && w.pat[0] != star && w.pat[0] != narrow && !strings.ContainsAny(string(w.pat), " \t\n") {
+				s.words = append(s.words, w.pat)
+			}
+		}
+		if len(cmd) == 0 || !cmd[0].plain {
+			continue
+		}
+		var args [][]rune
+		for _, w := range cmd[1:] {
+			args = append(args, w.pat)
+		}
+		body := joinPatterns(args)
+		switch string(cmd[0].pat) {
+		case "log", "warn", "die", "usage_error":
+			if literalWords(body) < 2 {
+				continue // "$*", "$problem": the text is elsewhere, as a literal
+			}
+			full := body
+			switch string(cmd[0].pat) {
+			case "warn":
+				full = append([]rune("warning: "), body...)
+			case "die":
+				full = append([]rune("error: "), body...)
+			case "usage_error":
+				full = append(append([]rune{}, body...), []rune(helpSuffix)...)
+			}
+			s.messages = append(s.messages, message{pat: full, strict: true})
+		case "record":
+			if len(args) >= 3 {
+				s.records = append(s.records, [3][]rune{args[0], args[1], args[2]})
+			}
+		}
+	}
+}
+
+// progMessage recognises a format that prints the program name itself
+// ('%s: error: another ... (lock %s)...' with "$PROG"): the rest is a message
+// with its level, when it says more than the level (the formats of log, warn
+// and die themselves give no message).
+func progMessage(p []rune) (m message, prefixed bool) {
+	if len(p) < 3 || (p[0] != star && p[0] != narrow) || string(p[1:3]) != ": " {
+		return message{}, false
+	}
+	rest := p[3:]
+	if literalWords(stripLevel(rest)) < 2 {
+		return message{}, true // the log/warn/die format itself: no message of its own
+	}
+	return message{pat: rest, strict: true}, true
+}
+
+func stripLevel(p []rune) []rune {
+	for _, l := range levelPrefixes {
+		if strings.HasPrefix(string(p), l) {
+			p = p[len([]rune(l)):]
+			break
+		}
+	}
+	return []rune(strings.TrimSuffix(string(p), helpSuffix))
+}
+
+var letterRun = regexp.MustCompile(`[A-Za-z]{2,}`)
+
+// literalWords counts the words a pattern writes out (not its expansions).
+func literalWords(p []rune) int {
+	return len(letterRun.FindAllString(strings.Map(func(r rune) rune {
+		if r == star || r == narrow {
+			return ' '
+		}
+		return r
+	}, string(p)), -1))
+}
+
+func joinPatterns(ps [][]rune) []rune {
+	var out []rune
+	for i, p := range ps {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, p...)
+	}
+	return out
+}
+
+// splitLines cuts a literal at newlines and printf's \n.
+func splitLines(p []rune) [][]rune {
+	var out [][]rune
+	for _, l := range strings.Split(strings.ReplaceAll(string(p), `\n`, "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, []rune(l))
+		}
+	}
+	return out
+}
+
+// --- A small shell reader -------------------------------------------------------
+
+// shWord is one shell word as a pattern, with the string literals it contains.
+type shWord struct {
+	pat      []rune
+	plain    bool         // no quotes, no expansions: a command name
+	literals [][]rune     // quoted parts; printf conversions are conv
+	nested   map[int]bool // literals found inside a single-quoted program
+}
+
+// printfArgs gives each conversion of a printf format the width of its
+// argument: a plain variable holds a value without spaces, anything else
+// (a command substitution, a missing argument) any text.
+func printfArgs(format []rune, args []shWord) []rune {
+	out := append([]rune{}, format...)
+	n := 0
+	for i, r := range out {
+		if r != conv {
+			continue
+		}
+		out[i] = star
+		if n < len(args) && !strings.ContainsRune(string(args[n].pat), star) && strings.ContainsRune(string(args[n].pat), narrow) {
+			out[i] = narrow
+		}
+		n++
+	}
+	return out
+}
+
+// fill replaces the printf conversions of a literal with r.
+func fill(p []rune, r rune) []rune {
+	out := append([]rune{}, p...)
+	for i := range out {
+		if out[i] == conv {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+var printfConv = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
+
+// shellCommands reads shell source into simple commands. It knows quotes,
+// expansions, comments, continuation lines and the separators ; & | ( ); that
+// is all the quote checks need. Double-quoted strings inside a single-quoted
+// program (awk's printf "...") count as literals too.
+func shellCommands(src string) [][]shWord {
+	src = strings.ReplaceAll(src, "\\\n", " ")
+	var cmds [][]shWord
+	var cmd []shWord
+	var cur shWord
+	inWord := false
+	endWord := func() {
+		if inWord {
+			cmd = append(cmd, cur)
+		}
+		cur = shWord{plain: true}
+		inWord = false
+	}
+	endCmd := func() {
+		endWord()
+		if len(cmd) > 0 {
+			cmds = append(cmds, cmd)
+		}
+		cmd = nil
+	}
+	cur = shWord{plain: true}
+	rs := []rune(src)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+		switch {
+		case c == '\n':
+			endCmd()
+		case c == ' ' || c == '\t':
+			endWord()
+		case c == '#' && !inWord:
+			for i < len(rs) && rs[i] != '\n' {
+				i++
+			}
+			i--
+		case strings.ContainsRune(";&|()", c):
+			endCmd()
+		case c == '\\' && i+1 < len(rs):
+			i++
+			cur.pat = append(cur.pat, rs[i])
+			inWord = true
+		case c == '\'':
+			j := i + 1
+			for j < len(rs) && rs[j] != '\'' {
+				j++
+			}
+			lit := rs[i+1 : min(j, len(rs))]
+			cur.pat = append(cur.pat, lit...)
+			cur.literals = append(cur.literals, literal(lit))
+			for _, m := range innerDouble.FindAllStringSubmatch(string(lit), -1) {
+				if cur.nested == nil {
+					cur.nested = map[int]bool{}
+				}
+				cur.nested[len(cur.literals)] = true
+				cur.literals = append(cur.literals, literal([]rune(m[1])))
+			}
+			cur.plain = false
+			inWord = true
+			i = j
+		case c == '"':
+			var lit []rune
+			j := i + 1
+			for j < len(rs) && rs[j] != '"' {
+				switch {
+				case rs[j] == '\\' && j+1 < len(rs) && strings.ContainsRune("\"$`\\", rs[j+1]):
+					lit = append(lit, rs[j+1])
+					j += 2
+				case rs[j] == '$':
+					var e rune
+					e, j = expansion(rs, j)
+					lit = append(lit, e)
+				case rs[j] == '`':
+					k := j + 1
+					for k < len(rs) && rs[k] != '`' {
+						k++
+					}
+					lit = append(lit, star)
+					j = k + 1
+				default:
+					lit = append(lit, rs[j])
+					j++
+				}
+			}
+			cur.pat = append(cur.pat, lit...)
+			cur.literals = append(cur.literals, literal(lit))
+			cur.plain = false
+			inWord = true
+			i = j
+		case c == '$':
+			var e rune
+			var j int
+			e, j = expansion(rs, i)
+			if e == '$' {
+				cur.pat = append(cur.pat, '$')
+			} else {
+				cur.pat = append(cur.pat, e)
+				cur.plain = false
+			}
+			inWord = true
+			i = j - 1
+		default:
+			cur.pat = append(cur.pat, c)
+			inWord = true
+		}
+	}
+	endCmd()
+	return cmds
+}
+
+var positional = regexp.MustCompile(`^\{[1-9][:}#%/-]`)
+
+var innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+// literal turns quoted text into a pattern: printf conversions become conv,
+// %% a percent sign.
+func literal(p []rune) []rune {
+	s := printfConv.ReplaceAllString(string(p), string(conv))
+	return []rune(strings.ReplaceAll(s, "%%", "%"))
+}
+
+// expansion reads the expansion at rs[i] == '$' and returns its pattern rune
+// and the index after it: narrow for a variable, star for a command
+// substitution, a list ("${a[*]}") or a positional parameter, '$' when the
+// dollar sign is literal.
+func expansion(rs []rune, i int) (rune, int) {
+	j := i + 1
+	if j >= len(rs) {
+		return '$', j
+	}
+	switch c := rs[j]; {
+	case c == '{':
+		end := matchClose(rs, j, '{', '}')
+		if inner := string(rs[j:end]); strings.Contains(inner, "[*]") || strings.Contains(inner, "[@]") || positional.MatchString(inner) {
+			return star, end // a list joined with spaces, or a function's argument
+		}
+		return narrow, end
+	case c == '(':
+		return star, matchClose(rs, j, '(', ')')
+	case c == '\'':
+		k := j + 1
+		for k < len(rs) && rs[k] != '\'' {
+			if rs[k] == '\\' {
+				k++
+			}
+			k++
+		}
+		return narrow, k + 1
+	case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
+		for j < len(rs) && (rs[j] == '_' || rs[j] >= 'A' && rs[j] <= 'Z' || rs[j] >= 'a' && rs[j] <= 'z' || rs[j] >= '0' && rs[j] <= '9') {
+			j++
+		}
+		return narrow, j
+	case c >= '1' && c <= '9' || c == '*' || c == '@':
+		return star, j + 1 // a function's arguments are often phrases
+	case c == '0' || strings.ContainsRune("?#!-", c):
+		return narrow, j + 1
+	}
+	return '$', j
+}
+
+// matchClose returns the index after the bracket that closes rs[open],
+// skipping quoted text.
+func matchClose(rs []rune, open int, o, c rune) int {
+	depth := 0
+	for k := open; k < len(rs); k++ {
+		switch rs[k] {
+		case '\\':
+			k++
+		case '\'':
+			for k++; k < len(rs) && rs[k] != '\''; k++ {
+			}
+		case o:
+			depth++
+		case c:
+			depth--
+			if depth == 0 {
+				return k + 1
+			}
+		}
+	}
+	return len(rs)
+}
+
+// --- Matching ---------------------------------------------------------------------
+
+var docPlaceholder = regexp.MustCompile(`\.\.\.|…|<[A-Za-z][A-Za-z0-9 _./:-]*>`)
+
+// docPattern turns quoted text into a pattern: "...", "…" and <placeholder>
+// stand for anything.
+func docPattern(s string) []rune {
+	return []rune(docPlaceholder.ReplaceAllString(strings.TrimRight(s, " \t"), string(star)))
+}
+
+// matches reports whether some text fits both the doc pattern d and the
+// script pattern p: a doc star covers any part of p; a script star covers
+// text of d: a narrow one text without whitespace, a wide one at most
+// maxStarWords words of prose. A star that ends p covers any text (an error
+// message at the end of a line). Without the limits, a script star could
+// swallow a reworded sentence while a doc "..." swallowed the script's words.
+func matches(d, p []rune) bool {
+	starts := wordStarts(d)
+	type key struct{ i, j, n int }
+	seen := map[key]bool{}
+	var walk func(i, j, n int) bool
+	walk = func(i, j, n int) bool {
+		k := key{i, j, n}
+		if v, ok := seen[k]; ok {
+			return v
+		}
+		seen[k] = false
+		ok := false
+		switch {
+		case i == len(d) && j == len(p):
+			ok = true
+		case i < len(d) && d[i] == star:
+			ok = walk(i+1, j, 0) || (j < len(p) && walk(i, j+1, 0))
+		case j < len(p) && (p[j] == star || p[j] == narrow):
+			ok = walk(i, j+1, 0)
+			if !ok && i < len(d) {
+				last := j == len(p)-1
+				m := n
+				if starts[i] {
+					m++
+				}
+				switch {
+				case last:
+					ok = walk(i+1, j, 0)
+				case p[j] == narrow && isSpace(d[i]):
+				case m > maxStarWords:
+				default:
+					ok = walk(i+1, j, m)
+				}
+			}
+		case i < len(d) && j < len(p):
+			ok = d[i] == p[j] && walk(i+1, j+1, 0)
+		}
+		seen[k] = ok
+		return ok
+	}
+	return walk(0, 0, 0)
+}
+
+// maxStarWords is how many words of prose a value may hold ("the available
+// image", "(version v1.1.0, built ...)").
+const maxStarWords = 3
+
+var proseWord = regexp.MustCompile(`^\(?[a-z]{2,}[,;:.)]*$`)
+
+// wordStarts marks where d's words of prose begin: lower-case words between
+// spaces, not values such as sha256:..., v1.2.0 or paths.
+func wordStarts(d []rune) []bool {
+	out := make([]bool, len(d))
+	for i := 0; i < len(d); {
+		if isSpace(d[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(d) && !isSpace(d[j]) {
+			j++
+		}
+		out[i] = proseWord.MatchString(string(d[i:j]))
+		i = j
+	}
+	return out
+}
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' }
+
+// quotedMessage checks "<name>.sh: MESSAGE"; rel is the script.
+func (q *QuoteIndex) quotedMessage(rel, msg string) string {
+	s := q.script(rel)
+	if s.err != nil {
+		return s.err.Error()
+	}
+	d := docPattern(msg)
+	loose := stripLevel(d)
+	for _, m := range s.messages {
+		if m.strict && matches(d, m.pat) || !m.strict && matches(loose, m.pat) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q is not a message %s prints", path.Base(rel)+": "+msg, rel)
+}
+
+var labelLine = regexp.MustCompile(`^([a-z][a-z ]*[a-z]):\s+\S`)
+
+// quotedLabel checks a "label: value" output line of rel, if rel prints that label.
+func (q *QuoteIndex) quotedLabel(rel, line string) string {
+	m := labelLine.FindStringSubmatch(line)
+	if m == nil {
+		return ""
+	}
+	s := q.script(rel)
+	if s.err != nil {
+		return s.err.Error()
+	}
+	d := docPattern(line)
+	labelled := false
+	for _, l := range s.literals {
+		if lm := labelLine.FindStringSubmatch(string(l)); lm == nil || lm[1] != m[1] {
+			continue
+		}
+		labelled = true
+		if matches(d, l) {
+			return ""
+		}
+	}
+	if !labelled {
+		return "" // not a label of this script: another tool's output
+	}
+	return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
+}
+
+var checkLine = regexp.MustCompile(`^\s*(PASS|FAIL|SKIP)\s+(\S+)(?:\s+(.*))?$`)
+
+// quotedCheck checks a "PASS|FAIL|SKIP name detail" line against the check script.
+func (q *QuoteIndex) quotedCheck(line string) string {
+	m := checkLine.FindStringSubmatch(line)
+	if m == nil {
+		return ""
+	}
+	s := q.script(q.CheckScript)
+	if s.err != nil {
+		return s.err.Error()
+	}
+	status, name, detail := []rune(m[1]), docPattern(m[2]), docPattern(m[3])
+	defined := false
+	for _, w := range s.words {
+		if matches(name, w) {
+			defined = true
+			break
+		}
+	}
+	if !defined {
+		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), q.CheckScript, m[2])
+	}
+	for _, r := range s.records {
+		if matches(status, r[0]) && matches(name, r[1]) && (len(detail) == 0 || matches(detail, r[2])) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], q.CheckScript)
+}
+
+var scriptPrefix = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*\.sh): (.*)$`)
+
+// quotedLine applies the message and check rules to one line of quoted output.
+func (q *QuoteIndex) quotedLine(line string) string {
+	if m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+		rel := "scripts/" + m[1]
+		if _, err := os.Stat(filepath.Join(q.Root, rel)); err != nil {
+			return ""
+		}
+		return q.quotedMessage(rel, m[2])
+	}
+	return ""
+}
+
+// commandScript is the script a console command runs: the last script named
+// on the line, or the script of a make target's recipe.
+func (q *QuoteIndex) commandScript(line string) string {
+	script := ""
+	for _, words := range splitCommands(line) {
+		for i, w := range words {
+			if rel, missing := scriptOf(q.Root, w); rel != "" && !missing {
+				script = rel
+			}
+			if w == "make" {
+				for _, a := range words[i+1:] {
+					if rel := q.RecipeScripts[a]; rel != "" {
+						script = rel
+					}
+				}
+			}
+		}
+	}
+	return script
+}
+
+// CheckQuotes verifies the script output d quotes (see the top of this section).
+func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
+	var out []Problem
+	add := func(line int, msg string) {
+		if msg != "" {
+			out = append(out, Problem{d.Rel, line, msg})
+		}
+	}
+	for _, s := range d.Spans {
+		add(s.Line, q.quotedLine(s.Text))
+		add(s.Line, q.quotedCheck(s.Text))
+	}
+	for _, b := range d.Blocks {
+		switch b.Lang {
+		case "text", "", "console":
+		default:
+			continue
+		}
+		current, command, cont := "", "", false
+		for i, l := range strings.Split(b.Text, "\n") {
+			n := b.Line + 1 + i
+			if b.Lang == "console" {
+				if strings.HasPrefix(l, "$ ") || cont {
+					if !cont {
+						command = ""
+					}
+					command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
+					cont = strings.HasSuffix(l, `\`)
+					current = q.commandScript(command)
+					continue
+				}
+				if current != "" {
+					add(n, q.quotedLabel(current, l))
+					if current == q.CheckScript {
+						add(n, q.quotedCheck(l))
+					}
+				}
+			}
+			add(n, q.quotedLine(l))
+		}
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package workflows
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"bootc-testboot/test/harness"
+)
+
+type renovateManager struct {
+	CustomType                string   `json:"customType"`
+	ManagerFilePatterns       []string `json:"managerFilePatterns"`
+	MatchStrings              []string `json:"matchStrings"`
+	DatasourceTemplate        string   `json:"datasourceTemplate"`
+	AutoReplaceStringTemplate string   `json:"autoReplaceStringTemplate"`
+}
+
+// renovateTemplate renders the {{{field}}} placeholders of a Renovate
+// template (Handlebars triple braces: no HTML escaping).
+func renovateTemplate(tmpl string, fields map[string]string) string {
+	return regexp.MustCompile(`\{\{\{?\s*([A-Za-z]+)\s*\}?\}\}`).ReplaceAllStringFunc(tmpl, func(m string) string {
+		name := regexp.MustCompile(`[A-Za-z]+`).FindString(m)
+		return fields[name]
+	})
+}
+
+// Renovate keeps the bootc-image-builder pin of scripts/create-ami.sh current:
+// a regex manager finds the BIB_PINNED line as it is, reads image, tag and
+// digest from it, and its autoReplaceStringTemplate writes a new digest back
+// into the same line (a digest pin is only replaced through that template).
+func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
+	data, err := os.ReadFile(harness.Path(".github", "renovate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		CustomManagers []renovateManager `json:"customManagers"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("renovate.json: %v", err)
+	}
+	script := harness.ReadFile(t, harness.Path("scripts", "create-ami.sh"))
+	pin := regexp.MustCompile(`(?m)^readonly BIB_PINNED=(\S+):([A-Za-z0-9._-]+)@(sha256:[0-9a-f]{64})$`).FindStringSubmatch(script)
+	if pin == nil {
+		t.Fatal("scripts/create-ami.sh has no `readonly BIB_PINNED=IMAGE:TAG@sha256:DIGEST` line")
+	}
+
+	var found *renovateManager
+	var re *regexp.Regexp
+	for i, m := range cfg.CustomManagers {
+		fileMatches := false
+		for _, p := range m.ManagerFilePatterns {
+			fre, err := regexp.Compile(strings.Trim(p, "/"))
+			if err != nil {
+				t.Fatalf("managerFilePatterns %q: %v", p, err)
+			}
+			fileMatches = fileMatches || fre.MatchString("scripts/create-ami.sh")
+		}
+		if !fileMatches || m.CustomType != "regex" {
+			continue
+		}
+		for _, ms := range m.MatchStrings {
+			r, err := regexp.Compile(ms)
+			if err != nil {
+				t.Fatalf("matchStrings %q: %v", ms, err)
+			}
+			if r.MatchString(script) {
+				found, re = &cfg.CustomManagers[i], r
+			}
+		}
+	}
+	if found == nil {
+		t.Fatalf("no regex manager of renovate.json matches the BIB_PINNED line of scripts/create-ami.sh:\n%s", pin[0])
+	}
+	if found.DatasourceTemplate != "docker" {
+		t.Errorf("datasourceTemplate %q, want docker", found.DatasourceTemplate)
+	}
+	if found.AutoReplaceStringTemplate == "" {
+		t.Fatal("the manager has no autoReplaceStringTemplate: Renovate cannot replace a digest pin without one")
+	}
+	sub := re.FindStringSubmatch(script)
+	got := map[string]string{}
+	for i, name := range re.SubexpNames() {
+		if name != "" {
+			got[name] = sub[i]
+		}
+	}
+	want := map[string]string{"depName": pin[1], "currentValue": pin[2], "currentDigest": pin[3]}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("renovate reads %s = %q, the script pins %q", k, got[k], v)
+		}
+	}
+
+	// What an update does: the template replaces the whole match.
+	newDigest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	replacement := renovateTemplate(found.AutoReplaceStringTemplate, map[string]string{
+		"depName": got["depName"], "newValue": got["currentValue"], "newDigest": newDigest,
+		"currentValue": got["currentValue"], "currentDigest": got["currentDigest"],
+	})
+	updated := strings.Replace(script, sub[0], replacement, 1)
+	wantLine := "readonly BIB_PINNED=" + pin[1] + ":" + pin[2] + "@" + newDigest
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(wantLine) + `$`).MatchString(updated) {
+		t.Errorf("after an update the pin line is not %q; template %q gives %q", wantLine, found.AutoReplaceStringTemplate, replacement)
+	}
+	if strings.Contains(updated, pin[3]) {
+		t.Error("the old digest is still in the script after an update")
+	}
+	if again := re.FindStringSubmatch(updated); again == nil || again[re.SubexpIndex("currentDigest")] != newDigest {
+		t.Error("the manager no longer finds the pin after its own update")
+	}
+	// The updated script is still a script.
+	f := filepath.Join(t.TempDir(), "create-ami.sh")
+	if err := os.WriteFile(f, []byte(updated), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("bash", "-n", f).CombinedOutput(); err != nil {
+		t.Errorf("updated script does not parse: %v\n%s", err, out)
+	}
+}
+
+// The template renderer follows Handlebars' triple braces.
+func TestRenovateTemplateRendering(t *testing.T) {
+	got := renovateTemplate("x={{{depName}}}:{{{newValue}}}@{{{ newDigest }}}", map[string]string{"depName": "a/b", "newValue": "1", "newDigest": "sha256:f"})
+	if got != "x=a/b:1@sha256:f" {
+		t.Errorf("got %q", got)
+	}
+}
