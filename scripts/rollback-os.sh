@@ -2,7 +2,7 @@
 # Roll a bootc host back to its previous deployment and reboot into it. Runs on the host
 # as root; from a workstation: `make os-rollback HOST=user@ip` (scripts/on-host.sh).
 #
-# Usage: rollback-os.sh [--yes]
+# Usage: rollback-os.sh [--yes] [--full-reboot]
 #
 # Shows what will boot (digest, version) and what is left, then asks (unless --yes).
 # Before rebooting it records the abandoned digest as bad, so upgrade-os.sh refuses to
@@ -14,8 +14,11 @@
 #   - a staged deployment (including a downloaded update) is discarded.
 #
 # Options:
-#   --yes      roll back without asking (without a terminal it refuses unless --yes)
-#   -h, --help this help
+#   --yes          roll back without asking (without a terminal it refuses unless --yes)
+#   --full-reboot  reboot fully even when bootc could restart only userspace (by default
+#                  a soft reboot is used when bootc reports the rollback deployment as
+#                  soft-reboot capable: same kernel, initramfs and kernel arguments)
+#   -h, --help     this help
 #
 # Exit status: 0 the rollback is queued and the reboot started (as systemd unit
 # bootc-testboot-rollback, so an SSH session returns cleanly first), 1 failure (nothing
@@ -25,7 +28,7 @@
 # `systemctl reboot`.
 #
 # Files: $TESTBOOT_STATE_DIR/bad-digests (default /var/lib/bootc-testboot), lock
-# $TESTBOOT_LOCK (default /run/lock/bootc-testboot.lock). Every action goes to the journal.
+# $TESTBOOT_LOCK (default /run/bootc-testboot/lock, root only). Every action goes to the journal.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -34,11 +37,12 @@ readonly ROLLBACK_UNIT=bootc-testboot-rollback
 # `bootc rollback --apply` appeared in bootc 1.1.7.
 readonly MIN_ROLLBACK_APPLY=1.1.7
 
-ASSUME_YES=0
+ASSUME_YES=0 full_reboot=false
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
     --yes) ASSUME_YES=1 ;;
+    --full-reboot) full_reboot=true ;;
     -*) usage_error "unknown option '$1'" ;;
     *) usage_error "unexpected argument '$1'" ;;
   esac
@@ -64,8 +68,14 @@ booted=$(jq -r '.status.booted.image.imageDigest // empty' <<<"$s")
 booted_version=$(jq -r '.status.booted.image.version // empty' <<<"$s")
 target=$(jq -r '.status.rollback.image.imageDigest' <<<"$s")
 
+v=$(bootc_version)
+kind=full soft=()
+ver_ge "$v" "$MIN_ROLLBACK_APPLY" && kind=$(reboot_kind "$s" rollback "$v" "$full_reboot")
+[[ $kind == full ]] || soft=(--soft-reboot=auto)
+
 printf 'will boot: %s\n' "$(describe_image .status.rollback.image "$s")"
 printf 'leaving:   %s\n' "$(describe_image .status.booted.image "$s")"
+printf 'reboot:    %s\n' "$(describe_reboot "$kind" rollback "$full_reboot")"
 warn "/var is not rolled back: data written by the current version stays as it is"
 if [[ $(jq -r '.status.staged != null' <<<"$s") == true ]]; then
   warn "the staged deployment $(jq -r '.status.staged.image.imageDigest // "(not an image)"' <<<"$s") will be discarded"
@@ -73,12 +83,11 @@ fi
 
 confirm "Roll back to $target and reboot now?" || die "not confirmed; nothing changed"
 
-v=$(bootc_version)
 if ver_ge "$v" "$MIN_ROLLBACK_APPLY"; then
   # Recorded first: the detached unit reboots the machine.
   record_bad_digest "$booted" "$booted_version"
-  log "rolling back from $booted to $target: rebooting (unit $ROLLBACK_UNIT: bootc rollback --apply)"
-  run_detached "$ROLLBACK_UNIT" bootc rollback --apply ||
+  log "rolling back from $booted to $target: $kind reboot (unit $ROLLBACK_UNIT: bootc rollback --apply${soft:+ ${soft[*]}})"
+  run_detached "$ROLLBACK_UNIT" bootc rollback --apply "${soft[@]}" ||
     die "could not start systemd unit $ROLLBACK_UNIT; nothing rolled back ($booted stays recorded as bad)"
 else
   bootc rollback >&2 || die "bootc rollback failed (see the error above)"
@@ -86,7 +95,7 @@ else
   [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]] ||
     die "bootc rollback did not queue the rollback deployment; not rebooting"
   record_bad_digest "$booted" "$booted_version"
-  log "rolling back from $booted to $target: rebooting (systemctl reboot; bootc $v)"
+  log "rolling back from $booted to $target: full reboot (systemctl reboot; bootc $v)"
   systemctl reboot || die "systemctl reboot failed; the rollback is queued for the next reboot"
 fi
 echo "rolling back to $target; $booted is recorded as bad in $(testboot_state_dir)/bad-digests"

@@ -23,6 +23,11 @@
 #   --yes              apply without asking (apply asks on a terminal, refuses without one)
 #   --force            download or apply an image that a rollback recorded as bad, or apply
 #                      a staged image other than the one `download` recorded
+#   --full-reboot      apply: reboot fully even when bootc could restart only userspace
+#                      (by default apply uses a soft reboot when bootc reports the
+#                      staged image as soft-reboot capable: same kernel, initramfs and
+#                      kernel arguments, so firmware, bootloader and kernel start are
+#                      skipped)
 #   --allow-downgrade  download or apply an image built before the booted one (refused
 #                      otherwise: an old image on the tracked tag, by mistake or by an
 #                      attacker, would bring back fixed vulnerabilities)
@@ -68,7 +73,7 @@ readonly APPLY_UNIT=bootc-testboot-apply
 # --download-only / --from-downloaded appeared in bootc 1.12.0.
 readonly MIN_DOWNLOAD_ONLY=1.12.0
 
-action="" force=false json=false allow_downgrade=false
+action="" force=false json=false allow_downgrade=false full_reboot=false
 ASSUME_YES=0
 while (($#)); do
   case $1 in
@@ -76,6 +81,7 @@ while (($#)); do
     --yes) ASSUME_YES=1 ;;
     --force) force=true ;;
     --allow-downgrade) allow_downgrade=true ;;
+    --full-reboot) full_reboot=true ;;
     --json) json=true ;;
     -*) usage_error "unknown option '$1'" ;;
     *)
@@ -91,6 +97,7 @@ done
 [[ -n $action ]] || usage_error "no action given (status, check, download or apply)"
 [[ $action == status || $json == false ]] || usage_error "--json is for status only"
 [[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
+[[ $action == apply || $full_reboot == false ]] || usage_error "--full-reboot is for apply only"
 [[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
 [[ $action == download || $action == apply || $allow_downgrade == false ]] ||
   usage_error "--allow-downgrade is for download and apply only"
@@ -330,16 +337,21 @@ do_apply() {
   if [[ $locked == true ]] && ! ver_ge "$v" "$MIN_DOWNLOAD_ONLY"; then
     die "the staged deployment is download-only but bootc $v has no --from-downloaded"
   fi
+  local kind soft=()
+  kind=full
+  ver_ge "$v" "$MIN_DOWNLOAD_ONLY" && kind=$(reboot_kind "$s" staged "$v" "$full_reboot")
+  [[ $kind == full ]] || soft=(--soft-reboot=auto)
   printf 'apply:     %s\n' "$(describe_image .status.staged.image "$s")"
   printf 'booted:    %s\n' "$(describe_image .status.booted.image "$s")"
+  printf 'reboot:    %s\n' "$(describe_reboot "$kind" staged "$full_reboot")"
   confirm "Reboot into $staged now?" || die "not confirmed; nothing changed"
   mkdir -p "$dir" || die "cannot create $dir"
   printf '%s\n' "$staged" >"$dir/expected-digest" || die "cannot write $dir/expected-digest"
   if ver_ge "$v" "$MIN_DOWNLOAD_ONLY"; then
     # Unlock here, where an error is visible and stops us; the detached unit only reboots.
     bootc upgrade --from-downloaded >&2 || die "bootc upgrade --from-downloaded failed (see the error above)"
-    log "applying $staged: rebooting (unit $APPLY_UNIT: bootc upgrade --from-downloaded --apply)"
-    run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply ||
+    log "applying $staged: $kind reboot (unit $APPLY_UNIT: bootc upgrade --from-downloaded --apply${soft:+ ${soft[*]}})"
+    run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply "${soft[@]}" ||
       die "could not start systemd unit $APPLY_UNIT; $staged is unlocked: the next reboot applies it"
   else
     # Older bootc: a staged deployment is applied by any orderly reboot.

@@ -338,3 +338,29 @@ downgrade_problem() {
     echo "it was built $(jq -r .timestamp <<<"$1"), before the booted image ($(jq -r .timestamp <<<"$2"))"
   fi
 }
+
+# reboot_kind JSON ENTRY BOOTC_VERSION FULL: how bootc will reboot into status.ENTRY
+# (staged or rollback): "soft" when bootc can restart only userspace into it, else
+# "full". bootc >= 1.7.0 reports softRebootCapable (ostree's deployment_can_soft_reboot:
+# same kernel, initramfs and kernel arguments) and takes --soft-reboot=auto, which
+# prepares a soft reboot only for a capable deployment (bootc-dev/bootc
+# crates/lib/src/cli.rs `handle_soft_reboot`). FULL=true forces a full reboot.
+reboot_kind() {
+  if [[ $4 != true ]] && ver_ge "$3" 1.7.0 &&
+    [[ $(jq -r ".status.$2.softRebootCapable // false" <<<"$1") == true ]]; then
+    echo soft
+  else
+    echo full
+  fi
+}
+
+# describe_reboot KIND ENTRY FULL: one line for the operator saying which reboot happens.
+describe_reboot() {
+  if [[ $1 == soft ]]; then
+    echo "soft (userspace only: the $2 image has the same kernel, initramfs and kernel arguments; --full-reboot forces a full one)"
+  elif [[ $3 == true ]]; then
+    echo "full (--full-reboot)"
+  else
+    echo "full (bootc cannot soft-reboot into the $2 image: new kernel, initramfs or kernel arguments, or bootc < 1.7)"
+  fi
+}

@@ -39,7 +39,7 @@ type Doubles struct {
 	State    string   // $DOUBLES_STATE: scenario files, one directory per tool
 	Log      string   // $DOUBLES_LOG: one JSON line per call
 	StateDir string   // $TESTBOOT_STATE_DIR given to the scripts (instead of /var/lib/bootc-testboot)
-	Lock     string   // $TESTBOOT_LOCK given to the scripts (instead of /run/lock/bootc-testboot.lock)
+	Lock     string   // $TESTBOOT_LOCK given to the scripts (instead of /run/bootc-testboot/lock)
 	Env      []string // extra KEY=VALUE for every Run (appended last, so it wins)
 }
 
@@ -57,7 +57,7 @@ func NewDoubles(t testing.TB) *Doubles {
 		State:    filepath.Join(tmp, "doubles"),
 		Log:      filepath.Join(tmp, "calls.jsonl"),
 		StateDir: filepath.Join(tmp, "var-lib-bootc-testboot"),
-		Lock:     filepath.Join(tmp, "run-lock", "bootc-testboot.lock"),
+		Lock:     filepath.Join(tmp, "run-bootc-testboot", "lock"),
 	}
 	for _, dir := range []string{d.State, filepath.Dir(d.Lock)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

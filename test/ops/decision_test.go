@@ -308,3 +308,58 @@ func TestStatusIgnoresBootcTracingOnStderr(t *testing.T) {
 	r = d.Run(t, "upgrade-os.sh", "status")
 	errorLine(t, r, 1, "bootc status did not print a status document: not json (stderr: 2026-01-01T00:00:00Z DEBUG")
 }
+
+func TestApplySoftRebootsWhenBootcOffersIt(t *testing.T) {
+	d := lifecycleHost(t)
+	d.Set(t, "bootc/soft-reboot-capable", "")
+	d.SetRegistry(t, harness.Img("v2"))
+	run(t, d, 0, "upgrade-os.sh", "download")
+	boots := d.Boots(t)
+	r := run(t, d, 0, "upgrade-os.sh", "apply", "--yes")
+	wantLine(t, r, "reboot:    soft (userspace only")
+	if len(harness.Find(r.Calls, "systemd-run", "bootc", "upgrade", "--from-downloaded", "--apply", "--soft-reboot=auto")) != 1 {
+		t.Errorf("no soft reboot asked of bootc:\n%s", harness.FormatCalls(r.Calls))
+	}
+	d.WaitForBoots(t, boots+1, 10*time.Second)
+	wantBooted(t, d, v2)
+	if got := strings.TrimSpace(d.Read(t, "host/soft-boots")); got != "1" {
+		t.Errorf("soft boots = %q, want 1 (bootc did not prepare a soft reboot)", got)
+	}
+
+	// Back again with a full reboot on request.
+	boots = d.Boots(t)
+	r = run(t, d, 0, "rollback-os.sh", "--yes", "--full-reboot")
+	wantLine(t, r, "reboot:    full (--full-reboot)")
+	if n := len(harness.Find(r.Calls, "systemd-run", "--soft-reboot=auto")); n != 0 {
+		t.Errorf("--full-reboot still asked for a soft reboot:\n%s", harness.FormatCalls(r.Calls))
+	}
+	d.WaitForBoots(t, boots+1, 10*time.Second)
+	wantBooted(t, d, v1)
+	if got := strings.TrimSpace(d.Read(t, "host/soft-boots")); got != "1" {
+		t.Errorf("soft boots = %q after a full reboot, want still 1", got)
+	}
+}
+
+func TestApplyRebootsFullyWhenSoftIsNotPossible(t *testing.T) {
+	for _, c := range []struct{ name, version string }{{"not capable", "1.16.9"}, {"bootc 1.6", "1.6.0"}} {
+		t.Run(c.name, func(t *testing.T) {
+			d := lifecycleHost(t)
+			if c.version != "1.16.9" {
+				d.Set(t, "bootc/soft-reboot-capable", "")
+				h := d.Bootc(t)
+				h.Status.Staged = harness.Entry(harness.Img("v2"))
+				h.Status.Staged.SoftRebootCapable = true
+				d.SetBootc(t, h)
+			} else {
+				d.SetRegistry(t, harness.Img("v2"))
+				run(t, d, 0, "upgrade-os.sh", "download")
+			}
+			d.SetBootcVersion(t, c.version)
+			r := run(t, d, 0, "upgrade-os.sh", "apply", "--yes")
+			wantLine(t, r, "reboot:    full (bootc cannot soft-reboot")
+			if n := len(harness.Find(r.Calls, "systemd-run", "--soft-reboot=auto")); n != 0 {
+				t.Errorf("asked for a soft reboot:\n%s", harness.FormatCalls(r.Calls))
+			}
+		})
+	}
+}

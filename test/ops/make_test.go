@@ -36,6 +36,8 @@ var makeVars = []string{
 func injections(marker string) []string {
 	return []string{
 		"x'; touch " + marker + "; echo '",
+		"x'$(touch " + marker + ")'",
+		"x' || touch " + marker + " || '",
 		"$(touch " + marker + ")",
 		"$$(touch " + marker + ")",
 		"$(shell touch " + marker + ")",
@@ -62,7 +64,7 @@ const stub = `#!/usr/bin/env bash
 set -euo pipefail
 vars=()
 for n in IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE TARGETARCH OUTPUT EXTRA_TAGS \
-  TLS_VERIFY NO_CACHE ROOTLESS_OK BOOT_BASE_IMAGE BENCH_QUICK CI GOARCH; do
+  TLS_VERIFY NO_CACHE ROOTLESS_OK BOOT_BASE_IMAGE BENCH_QUICK CI GOARCH BIB_IMAGE SSH_OPTS; do
   [[ -z ${!n+set} ]] || vars+=("$n=${!n}")
 done
 printf '%s\0' "${0##*/}" "$#" "$@" "${#vars[@]}" "${vars[@]}" >>"$STUB_LOG"
@@ -214,7 +216,8 @@ type forwardCase struct {
 	vars   []string
 	script string
 	unset  []string                                       // baseline variables left undefined
-	args   func(v map[string]string) []string             // nil: arguments not checked
+	extra  []string                                       // values tried besides the injections
+	args   func(v map[string]string) []string             // the arguments the script must get
 	env    []string                                       // variables the script must get unchanged
 	reject func(name, value string) (msg string, ok bool) // values the Makefile refuses
 }
@@ -265,9 +268,18 @@ var forwardCases = []forwardCase{
 		args: func(v map[string]string) []string {
 			return []string{"--image", v["IMAGE"] + ":latest", "--region", v["AWS_REGION"], "--bucket", v["AWS_BUCKET"], "--name", v["AMI_NAME"]}
 		}},
+	{target: "ami", vars: []string{"BIB_IMAGE"}, script: "create-ami.sh", env: []string{"BIB_IMAGE"},
+		args: func(v map[string]string) []string {
+			return []string{"--image", v["AMI_IMAGE"], "--region", v["AWS_REGION"], "--bucket", v["AWS_BUCKET"], "--name", v["AMI_NAME"]}
+		}},
 	{target: "qcow2", vars: []string{"IMAGE", "VERSION"}, script: "create-ami.sh",
 		args: func(v map[string]string) []string {
 			return []string{"--type", "qcow2", "--image", v["IMAGE"] + ":" + v["VERSION"]}
+		}},
+	// IMAGE defaults to $(REGISTRY)/$(IMAGE_NAME).
+	{target: "qcow2", vars: []string{"REGISTRY", "IMAGE_NAME"}, script: "create-ami.sh", unset: []string{"IMAGE"},
+		args: func(v map[string]string) []string {
+			return []string{"--type", "qcow2", "--image", v["REGISTRY"] + "/" + v["IMAGE_NAME"] + ":" + v["VERSION"]}
 		}},
 	{target: "build", vars: []string{"IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "SOURCE_URL", "BASE_IMAGE",
 		"TARGETARCH", "OUTPUT", "NO_CACHE", "ROOTLESS_OK"}, script: "build-image.sh",
@@ -282,17 +294,17 @@ var forwardCases = []forwardCase{
 			// A list: split on whitespace, nothing else.
 			return cat(hostArgs(v), []string{"verify-instance.sh"}, strings.Fields(v["VERIFY_ARGS"]))
 		}},
-	{target: "os-status", vars: []string{"HOST"}, script: "on-host.sh",
+	{target: "os-status", vars: []string{"HOST", "SSH_OPTS"}, script: "on-host.sh", env: []string{"SSH_OPTS"},
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"upgrade-os.sh", "status"}) }},
 	{target: "os-check", vars: []string{"HOST"}, script: "on-host.sh",
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"upgrade-os.sh", "check"}) }},
 	{target: "os-upgrade", vars: []string{"HOST"}, script: "on-host.sh",
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"upgrade-os.sh", "download"}) }},
-	{target: "os-apply", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes,
+	{target: "os-apply", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
 		args: func(v map[string]string) []string {
 			return cat(hostArgs(v), []string{"upgrade-os.sh", "apply"}, yesArgs(v))
 		}},
-	{target: "os-rollback", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes,
+	{target: "os-rollback", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"rollback-os.sh"}, yesArgs(v)) }},
 	{target: "boot-test", vars: []string{"BOOT_BASE_IMAGE", "CI"}, script: "run-suites.sh",
 		args: func(map[string]string) []string { return []string{"boot"} }, env: []string{"BOOT_BASE_IMAGE", "CI"}},
@@ -375,7 +387,7 @@ func TestMakeForwardsVariablesAsData(t *testing.T) {
 				t.Parallel()
 				tree := makeTree(t)
 				marker := filepath.Join(t.TempDir(), "pwned")
-				for _, value := range injections(marker) {
+				for _, value := range append(injections(marker), fc.extra...) {
 					for _, onCommandLine := range []bool{true, false} {
 						vals := baseline(t, tree)
 						for _, u := range fc.unset {
@@ -535,21 +547,23 @@ func TestMakeCleanRemovesOnlyOutput(t *testing.T) {
 }
 
 // The reported attack, end to end: `make ami` runs the real create-ami.sh against
-// the doubles; the injected AMI name is refused as a name and nothing runs.
+// the doubles; an injected AMI name is refused as a name and nothing runs.
 func TestMakeAMIRefusesInjectedName(t *testing.T) {
-	a := newAMIEnv(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
-	name := "x'; touch " + marker + "; echo '"
-	env := append(cleanEnviron(a.d.Environ()), "OUTPUT="+a.output)
-	r := runMake(t, harness.Root(), env, "ami", "AMI_IMAGE="+amiImage, "AWS_REGION=us-east-1",
-		"AWS_BUCKET=testboot-images", "AMI_NAME="+name)
-	if exists(marker) {
-		t.Fatal("the AMI name ran as shell code")
+	for _, name := range []string{"x'; touch " + marker + "; echo '", "os'$(touch " + marker + ")'",
+		"os' || touch " + marker + " || '"} {
+		a := newAMIEnv(t)
+		env := append(cleanEnviron(a.d.Environ()), "OUTPUT="+a.output)
+		r := runMake(t, harness.Root(), env, "ami", "AMI_IMAGE="+amiImage, "AWS_REGION=us-east-1",
+			"AWS_BUCKET=testboot-images", "AMI_NAME="+name)
+		if exists(marker) {
+			t.Fatalf("AMI_NAME=%q ran as shell code", name)
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "--name '"+name+"' is not a usable AMI name") {
+			t.Errorf("AMI_NAME=%q: exit %d; want create-ami.sh to refuse the name as given\n%s", name, r.code, r.stderr)
+		}
+		a.d.AssertNoMutation(t)
 	}
-	if r.code == 0 || !strings.Contains(r.stderr, "--name '"+name+"' is not a usable AMI name") {
-		t.Errorf("exit %d; want create-ami.sh to refuse the name as given\n%s", r.code, r.stderr)
-	}
-	a.d.AssertNoMutation(t)
 }
 
 // A valid name with shell syntax in it reaches bootc-image-builder unchanged.
@@ -576,8 +590,8 @@ func TestMakeDay2HostThroughOnHost(t *testing.T) {
 	d := newHost(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
 	env := cleanEnviron(d.Environ())
-	for _, host := range []string{"x'; touch " + marker + "; echo '", "ec2-user@$(touch " + marker + ")",
-		"-oProxyCommand=touch " + marker} {
+	for _, host := range []string{"x'; touch " + marker + "; echo '", "x'$(touch " + marker + ")'",
+		"ec2-user@$(touch " + marker + ")", "-oProxyCommand=touch " + marker} {
 		r := runMake(t, harness.Root(), env, "os-status", "HOST="+host)
 		if exists(marker) {
 			t.Fatalf("HOST=%q ran as shell code", host)

@@ -2,6 +2,9 @@ package ops
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +401,31 @@ func TestUpgradeNotRoot(t *testing.T) {
 			errorLine(t, r, 1, "must run as root")
 			d.AssertNoMutation(t)
 		})
+	}
+}
+
+// The operations lock must not be something any local user can hold: its directory is
+// root's alone, both as tmpfiles creates it at boot and as the scripts create it.
+func TestLockDirectoryIsRootOnly(t *testing.T) {
+	conf := harness.ReadFile(t, harness.Path("configs", "tmpfiles.conf"))
+	common := harness.ReadFile(t, harness.Path("scripts", "lib", "common.sh"))
+	m := regexp.MustCompile(`TESTBOOT_LOCK:-(/run/[^}]+)/lock\}`).FindStringSubmatch(common)
+	if m == nil {
+		t.Fatal("no default lock path in scripts/lib/common.sh")
+	}
+	if !regexp.MustCompile(`(?m)^d\s+` + regexp.QuoteMeta(m[1]) + `\s+0700\s+root\s+root\s`).MatchString(conf) {
+		t.Errorf("configs/tmpfiles.conf does not create %s as 0700 root root", m[1])
+	}
+	d := newHost(t)
+	d.Lock = filepath.Join(t.TempDir(), "fresh", "lock")
+	if r := d.Run(t, "upgrade-os.sh", "check"); r.ExitCode != 10 {
+		t.Fatalf("check: %d\n%s", r.ExitCode, r.Output())
+	}
+	info, err := os.Stat(filepath.Dir(d.Lock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o700 {
+		t.Errorf("the scripts created the lock directory with mode %o, want 700", perm)
 	}
 }

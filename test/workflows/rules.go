@@ -1,9 +1,11 @@
 // Package workflows checks the GitHub Actions workflows of the repository for
 // the rules GitHub itself does not enforce: every action pinned to a commit, an
 // explicit least-privilege permissions block on every job, no secret expanded
-// into a script or printed, no pull-request run that can publish, and every
-// `make TARGET` a workflow runs exists in the Makefile. actionlint (its own
-// suite) covers syntax, expressions and shellcheck of run: blocks.
+// into a script or printed, no pull-request run that can publish, every
+// `make TARGET` a workflow runs exists in the Makefile, no input expanded into a
+// script, every dispatch input checked before use, and no image build in a job
+// that can write packages. actionlint (its own suite) covers syntax,
+// expressions and shellcheck of run: blocks.
 package workflows
 
 import (
@@ -24,6 +26,9 @@ const (
 	RuleSecret      = "secret"
 	RuleMakeTarget  = "make-target"
 	RulePRWrite     = "pr-write"
+	RuleInputInRun  = "input-in-run"
+	RuleInputCheck  = "input-check"
+	RuleBuildWrite  = "build-write"
 )
 
 // Finding is one rule violation at a line of a workflow file.
@@ -47,6 +52,11 @@ var (
 	secretExpr   = regexp.MustCompile(`\bsecrets\.|\bsecrets\[|\bgithub\.token\b`)
 	printCommand = regexp.MustCompile(`(^|[\s;&|(])(echo|printf|print|cat|tee|logger)\b`)
 	hereStrings  = regexp.MustCompile(`<<<\s*("[^"]*"|'[^']*'|\S+)`)
+	inputsExpr   = regexp.MustCompile(`\binputs\b`)
+	inputName    = regexp.MustCompile(`\binputs(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\[\s*'([^']+)'\s*\])`)
+	soleInput    = regexp.MustCompile(`^\$\{\{\s*(?:github\.event\.)?inputs(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\[\s*'([^']+)'\s*\])\s*\}\}$`)
+	// Actions that build an image with the job's credentials at hand.
+	buildActions = regexp.MustCompile(`^(docker/build-push-action|redhat-actions/buildah-build)@`)
 )
 
 // CheckFile parses one workflow file and applies every rule.
@@ -76,6 +86,7 @@ func Check(name string, data []byte, targets map[string]bool) ([]Finding, error)
 type checker struct {
 	file     string
 	targets  map[string]bool
+	dispatch bool // the workflow has workflow_dispatch inputs
 	findings []Finding
 }
 
@@ -116,6 +127,7 @@ func (c *checker) workflow(root *yaml.Node) {
 
 	secretEnv := map[string]bool{}
 	collectSecretEnv(root, secretEnv)
+	c.dispatch = dispatchInputs(on)
 
 	_, jobs := get(root, "jobs")
 	if jobs == nil || jobs.Kind != yaml.MappingNode {
@@ -124,13 +136,15 @@ func (c *checker) workflow(root *yaml.Node) {
 	}
 	for i := 0; i+1 < len(jobs.Content); i += 2 {
 		name, job := jobs.Content[i], jobs.Content[i+1]
-		c.job(name, job, prTriggered, onKey, copySet(secretEnv))
+		c.job(name, job, prTriggered, onKey, perms, copySet(secretEnv))
 	}
 }
 
-func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey *yaml.Node, secretEnv map[string]bool) {
+func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey, topPerms *yaml.Node, secretEnv map[string]bool) {
 	permKey, perms := get(job, "permissions")
+	effective := perms
 	if perms == nil {
+		effective = topPerms
 		c.add(name, RulePermissions, "job %q has no permissions block: list exactly what it needs", name.Value)
 	} else if prTriggered {
 		for _, scope := range writeScopes(perms) {
@@ -143,6 +157,21 @@ func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey *yaml.Node, 
 		c.uses(k, uses)
 	}
 	collectSecretEnv(job, secretEnv)
+	canWritePackages := false
+	if effective != nil {
+		for _, scope := range writeScopes(effective) {
+			canWritePackages = canWritePackages || scope == "packages" || scope == "write-all"
+		}
+	}
+	// Inputs in the job's own env: or with: reach every step unchecked.
+	if c.dispatch {
+		for _, key := range []string{"env", "with"} {
+			if _, m := get(job, key); m != nil {
+				c.uncheckedInputs(m, nil, fmt.Sprintf("job %q", name.Value))
+			}
+		}
+	}
+	checked := map[string]bool{}
 	_, steps := get(job, "steps")
 	if steps == nil || steps.Kind != yaml.SequenceNode {
 		return
@@ -150,13 +179,90 @@ func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey *yaml.Node, 
 	for _, step := range steps.Content {
 		env := copySet(secretEnv)
 		collectSecretEnv(step, env)
-		if k, uses := get(step, "uses"); uses != nil {
+		k, uses := get(step, "uses")
+		if uses != nil {
 			c.uses(k, uses)
+			if canWritePackages && buildActions.MatchString(uses.Value) {
+				c.add(uses, RuleBuildWrite, "job %q holds packages: write and builds an image with %s: build in a job with read-only permissions and hand the image over as an artifact", name.Value, uses.Value)
+			}
 		}
-		if _, run := get(step, "run"); run != nil {
+		_, run := get(step, "run")
+		if run != nil {
 			c.run(run, env)
+			if canWritePackages {
+				for _, line := range imageBuilds(run.Value) {
+					c.add(&yaml.Node{Line: scriptStart(run) + line}, RuleBuildWrite, "job %q holds packages: write and builds an image here, running the base image's tools next to that token: build in a job with read-only permissions and hand the image over as an artifact", name.Value)
+				}
+			}
+		}
+		if c.dispatch {
+			c.inputSteps(step, run, checked)
 		}
 	}
+}
+
+// dispatchInputs reports whether the workflow can be dispatched with inputs.
+func dispatchInputs(on *yaml.Node) bool {
+	_, wd := get(on, "workflow_dispatch")
+	_, inputs := get(wd, "inputs")
+	return inputs != nil && inputs.Kind == yaml.MappingNode && len(inputs.Content) > 0
+}
+
+// inputSteps: a dispatch input is text its dispatcher chose. Before a step
+// hands it to an action (with:) or a script (env:), an earlier step must check
+// its format: take it through env: as the whole value of a variable, match that
+// variable against a pattern ([[ $VAR =~ ... ]]) and report a mismatch with
+// ::error. Uses inside run: itself are the input-in-run rule's.
+func (c *checker) inputSteps(step, run *yaml.Node, checked map[string]bool) {
+	checking := map[string]bool{}
+	if _, env := get(step, "env"); env != nil && env.Kind == yaml.MappingNode && run != nil &&
+		strings.Contains(run.Value, "::error") {
+		for i := 0; i+1 < len(env.Content); i += 2 {
+			m := soleInput.FindStringSubmatch(strings.TrimSpace(env.Content[i+1].Value))
+			if m == nil {
+				continue
+			}
+			test := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(env.Content[i].Value) + `\}?"?\s*=~`)
+			if test.MatchString(run.Value) {
+				checking[m[1]+m[2]] = true
+			}
+		}
+	}
+	for _, key := range []string{"env", "with"} {
+		if _, m := get(step, key); m != nil {
+			c.uncheckedInputs(m, func(in string) bool { return checked[in] || checking[in] }, "this step")
+		}
+	}
+	for in := range checking {
+		checked[in] = true
+	}
+}
+
+// uncheckedInputs reports each input a mapping's values refer to that ok does
+// not accept (nil: none is accepted).
+func (c *checker) uncheckedInputs(m *yaml.Node, ok func(string) bool, where string) {
+	if m.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		v := m.Content[i+1]
+		for _, e := range expression.FindAllStringSubmatch(v.Value, -1) {
+			for _, in := range inputName.FindAllStringSubmatch(e[1], -1) {
+				name := in[1] + in[2]
+				if ok == nil || !ok(name) {
+					c.add(v, RuleInputCheck, "input %q reaches %s (%s) before a step checks its format: take it through env:, test it with [[ $VAR =~ ^...$ ]] and fail with ::error naming the input", name, where, m.Content[i].Value)
+				}
+			}
+		}
+	}
+}
+
+// scriptStart is the line of a run: script's first line.
+func scriptStart(run *yaml.Node) int {
+	if run.Style == yaml.LiteralStyle || run.Style == yaml.FoldedStyle {
+		return run.Line + 1 // the script starts on the line after `run: |`
+	}
+	return run.Line
 }
 
 // uses: an action must be pinned to a full commit SHA with its version in a
@@ -191,18 +297,21 @@ func (c *checker) uses(key, v *yaml.Node) {
 }
 
 // run: secrets never enter the script text (they would be part of the shell's
-// command line and of any error message) and are never printed; make targets exist.
+// command line and of any error message) and are never printed; neither do
+// inputs enter it (they would be code); make targets exist.
 func (c *checker) run(run *yaml.Node, secretEnv map[string]bool) {
 	script := run.Value
-	base := run.Line
-	if run.Style == yaml.LiteralStyle || run.Style == yaml.FoldedStyle {
-		base++ // the script starts on the line after `run: |`
-	}
+	base := scriptStart(run)
 	for i, line := range strings.Split(script, "\n") {
 		at := &yaml.Node{Line: base + i}
 		for _, m := range expression.FindAllStringSubmatch(line, -1) {
 			if secretExpr.MatchString(m[1]) {
 				c.add(at, RuleSecret, "secret expression %s inside a run script: pass it through env: and read it from stdin or the tool's own variable", strings.TrimSpace(m[0]))
+			}
+			// The runner pastes the expression's value into the script before
+			// bash reads it: a quote in the input ends the string, and the rest runs.
+			if inputsExpr.MatchString(m[1]) {
+				c.add(at, RuleInputInRun, "input expression %s inside a run script: pass it through env: and check its format first", strings.TrimSpace(m[0]))
 			}
 		}
 		for name := range secretEnv {

@@ -20,33 +20,12 @@ type makeCall struct {
 func makeCommands(script string) []makeCall {
 	var calls []makeCall
 	for _, cmd := range splitCommands(script) {
-		words := cmd.words
-		i := 0
-		for i < len(words) {
-			w := words[i]
-			switch {
-			case isAssignment(w):
-				i++
-			case w == "sudo" || w == "env":
-				i++
-				for i < len(words) && (strings.HasPrefix(words[i], "-") || (w == "env" && isAssignment(words[i]))) {
-					if w == "sudo" && (words[i] == "-u" || words[i] == "-g" || words[i] == "-C" || words[i] == "-D") {
-						i++
-					}
-					i++
-				}
-			case w == "time" || w == "exec" || w == "command":
-				i++
-			default:
-				goto done
-			}
-		}
-	done:
-		if i >= len(words) || path.Base(words[i]) != "make" {
+		words := unwrap(cmd.words)
+		if len(words) == 0 || path.Base(words[0]) != "make" {
 			continue
 		}
 		call := makeCall{line: cmd.line}
-		args := words[i+1:]
+		args := words[1:]
 		for j := 0; j < len(args); j++ {
 			a := args[j]
 			switch {
@@ -72,6 +51,65 @@ func makeCommands(script string) []makeCall {
 		calls = append(calls, call)
 	}
 	return calls
+}
+
+// unwrap drops what a workflow puts in front of the command it runs:
+// VAR=value, sudo [opts], env [opts] [VAR=value], time, exec, command.
+func unwrap(words []string) []string {
+	i := 0
+	for i < len(words) {
+		w := words[i]
+		switch {
+		case isAssignment(w):
+			i++
+		case w == "sudo" || w == "env":
+			i++
+			for i < len(words) && (strings.HasPrefix(words[i], "-") || (w == "env" && isAssignment(words[i]))) {
+				if w == "sudo" && (words[i] == "-u" || words[i] == "-g" || words[i] == "-C" || words[i] == "-D") {
+					i++
+				}
+				i++
+			}
+		case w == "time" || w == "exec" || w == "command":
+			i++
+		default:
+			return words[i:]
+		}
+	}
+	return nil
+}
+
+// imageBuilds finds the commands of a script that build a container image:
+// `make build` (this Makefile), scripts/build-image.sh, and podman, buildah or
+// docker asked to build. It returns the 0-based script line of each.
+func imageBuilds(script string) []int {
+	var lines []int
+	for _, c := range makeCommands(script) {
+		for _, t := range c.targets {
+			if t == "build" && !c.otherMakefile {
+				lines = append(lines, c.line)
+				break
+			}
+		}
+	}
+	for _, cmd := range splitCommands(script) {
+		words := unwrap(cmd.words)
+		if len(words) == 0 {
+			continue
+		}
+		switch path.Base(words[0]) {
+		case "build-image.sh":
+			lines = append(lines, cmd.line)
+		case "podman", "buildah", "docker":
+			for _, w := range words[1:] {
+				if w == "build" || w == "bud" || w == "buildx" {
+					lines = append(lines, cmd.line)
+					break
+				}
+			}
+		}
+	}
+	return lines
 }
 
 func isAssignment(w string) bool {

@@ -154,6 +154,9 @@ func TestRulesFireOnBadFixtures(t *testing.T) {
 		{"bad-secret-cli.yml", RuleSecret, 1, 12, "run script puts $PASSWORD"},
 		{"bad-make-target.yml", RuleMakeTarget, 1, 12, "`make deploy`"},
 		{"bad-pr-write.yml", RulePRWrite, 1, 7, `job "publish" grants packages: write`},
+		{"bad-input-in-run.yml", RuleInputInRun, 2, 18, "input expression ${{ inputs.name }} inside a run script"},
+		{"bad-input-unchecked.yml", RuleInputCheck, 2, 16, `input "region" reaches this step (ref) before a step checks its format`},
+		{"bad-build-write.yml", RuleBuildWrite, 2, 12, `job "publish" holds packages: write and builds an image here`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

@@ -12,6 +12,8 @@
 #   - a staged deployment whose finalization is locked (`bootc upgrade --download-only`)
 #     is not finalized and is gone after the reboot (bootc docs/src/upgrades.md, tmt test
 #     test-download-only-upgrade.nu asserts `status.staged == null` after the reboot).
+#   - after bootc prepared a soft reboot (bootc/soft-reboot, see the bootc double), the
+#     reboot restarts userspace only: counted in host/soft-boots as well.
 # Every reboot increments $DOUBLES_STATE/host/boots, so a test can wait for one.
 
 host_reboot() {
@@ -31,5 +33,9 @@ host_reboot() {
     mv "$tmp" "$f"
   fi
   mkdir -p "$st/host"
+  if [[ -f $st/bootc/soft-reboot ]]; then
+    rm -f "$st/bootc/soft-reboot"
+    echo $(($(cat "$st/host/soft-boots" 2>/dev/null || echo 0) + 1)) >"$st/host/soft-boots"
+  fi
   echo $(($(cat "$st/host/boots" 2>/dev/null || echo 0) + 1)) >"$st/host/boots"
 }
