@@ -297,25 +297,47 @@ type HelpCache struct {
 	help       map[string]helpResult
 }
 
-var recipeVar = regexp.MustCompile(`([A-Za-z0-9_./-]+\.sh)\s[^\n]*?\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+var (
+	recipeVar    = regexp.MustCompile(`([A-Za-z0-9_./-]+\.sh)\s[^\n]*?\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	recipeScript = regexp.MustCompile(`([A-Za-z0-9_./-]+\.sh)(\s|"|$)`)
+	// A list variable a recipe splits into the script's arguments:
+	// read -r -d '' -a args <<<"$$VERIFY_ARGS".
+	recipeListVar = regexp.MustCompile(`-a\s+[A-Za-z_]+\s*<<<\s*"\$\$([A-Za-z_][A-Za-z0-9_]*)"`)
+)
 
-// VarScripts finds recipe lines that pass a variable to a script
-// ("$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)") and maps the variable to
-// that script under scripts/.
+// VarScripts finds recipes that pass a variable's words to a script as its
+// arguments ("$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)" on one line, or a
+// recipe that splits "$$VERIFY_ARGS" into an array for the script it runs) and
+// maps the variable to that script under scripts/.
 func VarScripts(makefile string) (map[string]string, error) {
 	data, err := os.ReadFile(makefile)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
+	var recipe []string
+	flush := func() {
+		block := strings.Join(recipe, "\n")
+		recipe = nil
+		scripts := recipeScript.FindAllStringSubmatch(block, -1)
+		if len(scripts) == 0 {
+			return
+		}
+		for _, m := range recipeListVar.FindAllStringSubmatch(block, -1) {
+			out[m[1]] = "scripts/" + path.Base(scripts[0][1])
+		}
+	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if !strings.HasPrefix(line, "\t") {
+			flush()
 			continue
 		}
+		recipe = append(recipe, line)
 		for _, m := range recipeVar.FindAllStringSubmatch(line, -1) {
 			out[m[2]] = "scripts/" + path.Base(m[1])
 		}
 	}
+	flush()
 	return out, nil
 }
 

@@ -228,8 +228,11 @@ func TestVarScripts(t *testing.T) {
 	if got := vars["TOOL_ARGS"]; got != "scripts/tool.sh" {
 		t.Errorf("TOOL_ARGS maps to %q, want scripts/tool.sh (all: %v)", got, vars)
 	}
-	if len(vars) != 1 {
-		t.Errorf("want only TOOL_ARGS, got %v", vars)
+	if got := vars["RUN_ARGS"]; got != "scripts/runner.sh" {
+		t.Errorf("RUN_ARGS (split by read -a) maps to %q, want scripts/runner.sh (all: %v)", got, vars)
+	}
+	if len(vars) != 2 {
+		t.Errorf("want only TOOL_ARGS and RUN_ARGS, got %v", vars)
 	}
 }
 

@@ -118,6 +118,11 @@ func TestScriptFlagsAreAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
+	// verify-instance.sh --help only if the Makefile's recipe is recognised.
+	if vars["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
+		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", vars)
+	}
 	h := &HelpCache{Root: harness.Root(), VarScripts: vars}
 	for _, d := range loadAll(t) {
 		report(t, CheckScriptFlags(h, d))
