@@ -18,7 +18,8 @@ MAKEFLAGS += --no-builtin-rules
 
 # The variables the recipes below hand to scripts (exported further down).
 USER_VARS := REGISTRY IMAGE_NAME IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE \
-	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES
+	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES \
+	FLEET_TAG FLEET_ASG FLEET_DIGEST FLEET_WAVES FLEET_MAX_ERRORS FLEET_TIMEOUT SSM_DOCUMENT DRY_RUN SIGNING_KEY_DIR ROTATE
 
 # Make reads a command-line or environment value as make syntax: `$(shell ...)` in
 # it would run when the value is used or exported. Keep such values literal: every
@@ -178,6 +179,69 @@ os-apply: ## Apply the downloaded update and reboot (asks unless YES=1)
 .PHONY: os-rollback
 os-rollback: ## Roll back to the previous deployment and reboot (asks unless YES=1)
 	$(YES_FLAG); $(ON_HOST) rollback-os.sh "$${yes[@]}"
+
+# --- Image signing ----------------------------------------------------------------
+# Where `make signing-keys` writes the private key and its password (outside the
+# repository); empty means ~/.config/bootc-testboot/signing.
+SIGNING_KEY_DIR ?=
+# 1 makes `make signing-keys` add a new key next to the current one (rotation).
+ROTATE      ?=
+
+.PHONY: signing-keys
+signing-keys: ## Create the cosign key pair publish signs with; public key to keys/ (ROTATE=1 adds a second key)
+	case $$ROTATE in \
+	  "" | 0) rotate=() ;; \
+	  1) rotate=(--rotate) ;; \
+	  *) printf 'make: ROTATE must be 1 (or empty), not %q\n' "$$ROTATE" >&2; exit 2 ;; \
+	esac; \
+	dir=(); [[ -z $$SIGNING_KEY_DIR ]] || dir=(--key-dir "$$SIGNING_KEY_DIR"); \
+	scripts/signing-keys.sh "$${dir[@]}" "$${rotate[@]}"
+
+# --- Fleet rollouts through AWS Systems Manager (docs/013-fleet-rollouts.md) ------
+# Instances by tag (FLEET_TAG=Env=prod) or Auto Scaling group (FLEET_ASG=web); empty
+# values leave the script's defaults (scripts/fleet.sh --help).
+FLEET_TAG        ?=
+FLEET_ASG        ?=
+# The digest to roll out; empty: the one `make push` wrote to $(OUTPUT)/digest.
+FLEET_DIGEST     ?=
+# Wave sizes (default 1,10%,50%,rest), failures a wave tolerates (default 0), and the
+# seconds a wave has to reboot and verify (default 1200).
+FLEET_WAVES      ?=
+FLEET_MAX_ERRORS ?=
+FLEET_TIMEOUT    ?=
+# The SSM Command document (default bootc-testboot-os).
+SSM_DOCUMENT     ?=
+# 1: fleet-upgrade prints the plan and sends nothing.
+DRY_RUN          ?=
+
+# Sets the array fleet from the selection and the region, as scripts/fleet.sh flags.
+FLEET_SELECT = fleet=(--region "$$AWS_REGION"); \
+	[[ -z $$FLEET_TAG ]] || fleet+=(--tag "$$FLEET_TAG"); \
+	[[ -z $$FLEET_ASG ]] || fleet+=(--asg "$$FLEET_ASG"); \
+	[[ -z $$SSM_DOCUMENT ]] || fleet+=(--document "$$SSM_DOCUMENT")
+
+.PHONY: fleet-upgrade
+fleet-upgrade: ## Roll the image out to a fleet through SSM: canary, then waves (FLEET_TAG or FLEET_ASG; DRY_RUN=1, YES=1)
+	$(YES_FLAG); $(FLEET_SELECT); \
+	case $$DRY_RUN in \
+	  "" | 0) ;; \
+	  1) fleet+=(--dry-run) ;; \
+	  *) printf 'make: DRY_RUN must be 1 (or empty), not %q\n' "$$DRY_RUN" >&2; exit 2 ;; \
+	esac; \
+	[[ -z $$FLEET_DIGEST ]] || fleet+=(--digest "$$FLEET_DIGEST"); \
+	[[ -z $$FLEET_WAVES ]] || fleet+=(--waves "$$FLEET_WAVES"); \
+	[[ -z $$FLEET_MAX_ERRORS ]] || fleet+=(--max-errors "$$FLEET_MAX_ERRORS"); \
+	[[ -z $$FLEET_TIMEOUT ]] || fleet+=(--timeout "$$FLEET_TIMEOUT"); \
+	scripts/fleet.sh upgrade "$${fleet[@]}" "$${yes[@]}"
+
+.PHONY: fleet-status
+fleet-status: ## Per instance of a fleet: booted digest and version, staged image, last verify (FLEET_TAG or FLEET_ASG)
+	$(FLEET_SELECT); scripts/fleet.sh status "$${fleet[@]}"
+
+.PHONY: ssm-document
+ssm-document: ## Create or update the SSM document ssm/bootc-testboot-os.yaml in the account (AWS_REGION)
+	fleet=(--region "$$AWS_REGION"); [[ -z $$SSM_DOCUMENT ]] || fleet+=(--document "$$SSM_DOCUMENT"); \
+	scripts/fleet.sh document "$${fleet[@]}"
 
 # --- Housekeeping ---------------------------------------------------------------
 .PHONY: clean

@@ -104,6 +104,8 @@ args=(
   --build-arg "REVISION=$revision"
   --build-arg "CREATED=$created"
   --build-arg "SOURCE=$source_url"
+  # The repository the image's signature policy protects (configs/signing-policy.sh).
+  --build-arg "IMAGE=$image"
   --tag "$image:$version"
   --tag "$image:latest"
 )

@@ -153,6 +153,11 @@ query_registry() {
   booted=$(digest_at .status.booted.image.imageDigest "$s")
   staged=$(digest_at .status.staged.image.imageDigest "$s")
   locked=$(jq -r '.status.staged.downloadOnly // false' <<<"$s")
+  if [[ -f ${TESTBOOT_ROOT:-}/usr/share/bootc-testboot/signing.json &&
+    $(jq -r '.spec.image.signature // "none" | if type == "string" then . else "other" end' <<<"$s") != containerPolicy ]]; then
+    # skopeo inspect applies no signature policy: only bootc's pull does, when enforcing.
+    warn "this host does not check image signatures (spec.image.signature: none); make verify shows bootc-sigpolicy"
+  fi
   log "asking the registry which image $ref serves (skopeo inspect)"
   avail=$(registry_image "$ref" "$arch")
   avail_digest=$(jq -r .imageDigest <<<"$avail")
@@ -264,6 +269,33 @@ do_check() {
   return "$EX_UPDATE_AVAILABLE"
 }
 
+# signature_refusal ERR: what to tell the operator when bootc's error is the signature
+# policy refusing the image (containers/image signature/policy_eval_*.go messages), or
+# nothing.
+signature_refusal() {
+  local line
+  line=$(grep -m1 -E 'A signature was required|signature verification failed|Signature for (digest|identity) .* (does not match|is not accepted)|None of the signatures were accepted|is rejected by policy' <<<"$1" || true)
+  if [[ -n $line ]]; then
+    echo "the image the registry serves for $ref is not signed by a key this host trusts (/etc/containers/policy.json): $line; nothing was staged"
+  elif grep -qF 'specifies a default of' <<<"$1" && grep -qF 'insecureAcceptAnything' <<<"$1"; then
+    echo "bootc refuses to check signatures: /etc/containers/policy.json accepts anything by default (edited on this host? compare /usr/etc/containers/policy.json)"
+  fi
+}
+
+# bootc_download: bootc upgrade --download-only, its output shown as it comes; a failure
+# says whether the signature policy refused the image.
+bootc_download() {
+  local tmp why
+  tmp=$(mktemp -d) || die "cannot create a temporary directory"
+  if ! { bootc upgrade --download-only 2>&1 1>&3 | tee "$tmp/err" >&2; } 3>&2; then
+    why=$(signature_refusal "$(<"$tmp/err")")
+    rm -rf "$tmp"
+    [[ -z $why ]] || die "$why"
+    die "bootc upgrade --download-only failed (see the error above)"
+  fi
+  rm -rf "$tmp"
+}
+
 do_download() {
   take_lock
   local v
@@ -292,7 +324,7 @@ do_download() {
   else
     [[ -z $staged || $staged == "$avail_digest" ]] || log "replacing the staged $staged with $avail_digest"
     log "downloading $avail_digest (bootc upgrade --download-only)"
-    bootc upgrade --download-only >&2 || die "bootc upgrade --download-only failed (see the error above)"
+    bootc_download
   fi
   s=$(bootc_status)
   staged=$(digest_at .status.staged.image.imageDigest "$s")

@@ -93,7 +93,7 @@ record() { # STATUS NAME DETAIL
 q() { timeout --kill-after=2 "$timeout_s" "$@"; }
 
 # --- Facts --------------------------------------------------------------------
-bootc_host=false bootc_reason="" booted_image="" booted_digest="" booted_version=""
+bootc_host=false bootc_reason="" booted_image="" booted_digest="" booted_version="" status_doc=""
 system_state="" failed_units=() apps_json="[]" api_info="null"
 
 # --- bootc ----------------------------------------------------------------------
@@ -127,6 +127,7 @@ check_bootc() {
   fi
 
   bootc_host=true
+  status_doc=$status_json
   booted_image=$(jq -r '.status.booted.image.image.image // empty' <<<"$status_json")
   booted_digest=$(jq -r '.status.booted.image.imageDigest // empty' <<<"$status_json")
   booted_version=$(jq -r '.status.booted.image.version // empty' <<<"$status_json")
@@ -164,6 +165,51 @@ check_bootc() {
       "ostree-boot-complete.service failed: the last staged update was not finalized (journalctl -b -1 -u ostree-finalize-staged.service)"
   else
     record PASS unit:ostree-boot-complete.service "not failed (${state:-unknown})"
+  fi
+}
+
+# --- Signature enforcement -------------------------------------------------------
+# The image names the repository whose images need our signature in
+# /usr/share/bootc-testboot/signing.json (configs/signing-policy.sh, at build).
+# bootc checks signatures only when the host's origin asks for it: spec.image.signature
+# is "containerPolicy" (bootc-dev/bootc crates/lib/src/spec.rs ImageSignature; spec
+# follows the staged deployment, else the booted one: crates/lib/src/status.rs
+# get_status). The policy itself must still require the signature: /etc is merged,
+# so a host's own edit of policy.json survives upgrades. TESTBOOT_ROOT prefixes
+# both files (tests).
+check_sigpolicy() {
+  local info=${TESTBOOT_ROOT:-}/usr/share/bootc-testboot/signing.json
+  local policy=${TESTBOOT_ROOT:-}/etc/containers/policy.json
+  local repo keys ref transport sig name
+  if ! $bootc_host; then
+    record SKIP bootc-sigpolicy "${bootc_reason:-bootc status failed}"
+    return
+  fi
+  if [[ ! -f $info ]]; then
+    record SKIP bootc-sigpolicy "the booted image declares no signature policy ($info is absent)"
+    return
+  fi
+  repo=$(jq -r '.repository // empty' "$info" 2>/dev/null) || repo=""
+  keys=$(jq -r '.keys // [] | join(" ")' "$info" 2>/dev/null) || keys=""
+  if [[ -z $repo ]]; then
+    record FAIL bootc-sigpolicy "$info names no repository"
+    return
+  fi
+  ref=$(jq -r '.spec.image.image // empty' <<<"$status_doc" 2>/dev/null) || ref=""
+  transport=$(jq -r '.spec.image.transport // empty' <<<"$status_doc" 2>/dev/null) || transport=""
+  # "containerPolicy", {"ostreeRemote": NAME}, or absent (no verification).
+  sig=$(jq -r '.spec.image.signature // "none" | if type == "string" then . else (keys | first) end' <<<"$status_doc" 2>/dev/null) || sig=unknown
+  name=${ref%%@*}
+  [[ ${name##*/} == *:* ]] && name=${name%:*}
+  if [[ $transport != registry || $name != "$repo" ]]; then
+    record SKIP bootc-sigpolicy "this host follows ${transport:-?}:${ref:-none}, not $repo, the repository the image requires signatures for"
+  elif [[ $sig != containerPolicy ]]; then
+    record FAIL bootc-sigpolicy "bootc does not check signatures for $ref (spec.image.signature: $sig); bootc-testboot-sigpolicy.service switches it (journalctl -u bootc-testboot-sigpolicy.service)"
+  elif ! jq -e --arg r "$repo" '(.default | length > 0 and all(.type != "insecureAcceptAnything"))
+        and ([.transports.docker[$r][]?.type] == ["sigstoreSigned"])' "$policy" >/dev/null 2>&1; then
+    record FAIL bootc-sigpolicy "$policy does not require a sigstore signature for $repo (or its default accepts anything): edited on this host? (compare with /usr/etc/containers/policy.json)"
+  else
+    record PASS bootc-sigpolicy "bootc requires a signature by ${keys:-?} for $ref"
   fi
 }
 
@@ -343,6 +389,7 @@ check_free_space() { # MOUNTPOINT
 
 # --- Run -------------------------------------------------------------------------
 check_bootc
+check_sigpolicy
 check_system_state
 discover_apps
 if [[ $apps_json == "[]" ]]; then

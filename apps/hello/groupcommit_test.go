@@ -151,11 +151,18 @@ func TestCounterConcurrentVisitorsShareOneFlush(t *testing.T) {
 
 	g.finishFlush()
 	var counts []uint64
-	for _, a := range receive(t, answers, queued) {
-		if a.err != nil {
-			t.Fatal(a.err)
+	for len(counts) < queued {
+		select {
+		case a := <-answers:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			counts = append(counts, a.n)
+		case n := <-g.entered:
+			t.Fatalf("flush %d started with %d of %d queued visits answered: they did not share one flush", n, len(counts), queued)
+		case <-time.After(wait):
+			t.Fatalf("%d of %d queued visits answered", len(counts), queued)
 		}
-		counts = append(counts, a.n)
 	}
 	slices.Sort(counts)
 	if want := []uint64{2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(counts, want) {

@@ -29,11 +29,13 @@ type ociLayer struct {
 }
 
 // exportOCI copies an image from root's container storage into an OCI layout
-// directory under tag. Several images share one directory, so common layers
-// are written once.
-func exportOCI(ctx context.Context, ref, dir, tag string) error {
-	out, err := exec.CommandContext(ctx, "skopeo", "copy", "--quiet",
-		"containers-storage:"+ref, "oci:"+dir+":"+tag).CombinedOutput()
+// directory under tag, with skopeo's extra options (such as the layer
+// compression). Several images share one directory, so common layers are
+// written once.
+func exportOCI(ctx context.Context, ref, dir, tag string, options ...string) error {
+	args := append([]string{"copy", "--quiet"}, options...)
+	args = append(args, "containers-storage:"+ref, "oci:"+dir+":"+tag)
+	out, err := exec.CommandContext(ctx, "skopeo", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("skopeo copy %s to oci:%s:%s: %v\n%s", ref, dir, tag, err, out)
 	}
@@ -202,6 +204,22 @@ func gzipFileSize(path string) (int64, error) {
 	}
 	defer f.Close()
 	return gzipSize(f)
+}
+
+// zstdFileSize is the size of path compressed by the zstd tool at level 3,
+// the level containers/image uses for zstd layers; 0 when the tool is missing.
+func zstdFileSize(ctx context.Context, path string) (int64, error) {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		return 0, nil
+	}
+	cmd := exec.CommandContext(ctx, "zstd", "-3", "-c", "-q", path)
+	var c countWriter
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &c, &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("zstd %s: %v\n%s", path, err, stderr.String())
+	}
+	return c.n, nil
 }
 
 type countWriter struct{ n int64 }

@@ -47,6 +47,8 @@ type Upgrade struct {
 	BaseImage     string   `json:"base_image"`
 	Compressor    string   `json:"compressor"`
 	LayersCounted string   `json:"layers_counted"`
+	// Zstd is our layout's download with zstd layers instead of gzip.
+	Zstd *Zstd `json:"zstd,omitempty"`
 }
 
 // Layout is one Containerfile's v1 → v2 download.
@@ -195,6 +197,9 @@ func (r *Results) evaluateGoals() {
 			}
 		}
 	}
+	if s := r.Serving; s != nil {
+		r.Goals = append(r.Goals, s.visitGoals()...)
+	}
 	if b := r.Boot; b != nil {
 		for _, bt := range b.Boots {
 			r.Goals = append(r.Goals, Goal{
@@ -204,6 +209,40 @@ func (r *Results) evaluateGoals() {
 			})
 		}
 	}
+}
+
+// visitGoals: durable visits at 64 connections, against /health of the
+// same hello, with the per-visit baseline for scale.
+func (s *Serving) visitGoals() []Goal {
+	const conns = 64
+	root, ok := s.find(targetDirect, pathRoot, conns)
+	if !ok {
+		return nil
+	}
+	baseline, haveBaseline := s.find(targetPerVisit, pathRoot, conns)
+	var goals []Goal
+	if health, ok := s.find(targetDirect, pathHealth, conns); ok && health.RequestsSec > 0 {
+		ratio := root.RequestsSec / health.RequestsSec
+		measured := fmt.Sprintf("%.2f×", ratio)
+		if haveBaseline {
+			measured += fmt.Sprintf(" (per-visit baseline: %.2f×)", baseline.RequestsSec/health.RequestsSec)
+		}
+		goals = append(goals, Goal{
+			Name:     fmt.Sprintf("durable visits: `%s` ≥ 0.5× `%s` (hello direct, 64 connections)", pathRoot, pathHealth),
+			Measured: measured,
+			Met:      ratio >= 0.5,
+		})
+	}
+	measured := msText(root.P99Ms)
+	if haveBaseline {
+		measured += fmt.Sprintf(" (per-visit baseline: %s)", msText(baseline.P99Ms))
+	}
+	goals = append(goals, Goal{
+		Name:     fmt.Sprintf("durable visits: p99 of `%s` < 10 ms (hello direct, 64 connections)", pathRoot),
+		Measured: measured,
+		Met:      root.P99Ms < 10,
+	})
+	return goals
 }
 
 func (s *Serving) find(target, path string, conns int) (Load, bool) {
@@ -226,6 +265,33 @@ func (s *Serving) levels(path string) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// visitsMarkdown renders the durable-visit runs: how each design turns
+// visits into flushes, against /health of hello direct (the ceiling).
+func (s *Serving) visitsMarkdown(w func(string, ...any)) {
+	var runs []Load
+	for _, l := range s.Runs {
+		if l.Visits != nil {
+			runs = append(runs, l)
+		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	w("\n### Durable visits (`%s`)\n\n", pathRoot)
+	w("Flushes are counted from outside the server (inotify: each flush creates one temp file in the state directory), visits from the stored count; "+
+		"\"× `%s`\" divides by hello direct's `%s` rate at the same connections.\n\n", pathHealth, pathHealth)
+	w("| Target | Connections | Requests/s | p50 | p99 | × `%s` | Flushes/s | Visits/flush |\n", pathHealth)
+	w("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range runs {
+		ratio := "—"
+		if h, ok := s.find(targetDirect, pathHealth, l.Connections); ok && h.RequestsSec > 0 {
+			ratio = fmt.Sprintf("%.2f×", l.RequestsSec/h.RequestsSec)
+		}
+		w("| %s | %d | %.0f | %s | %s | %s | %.0f | %.1f |\n", l.Target, l.Connections, l.RequestsSec,
+			msText(l.P50Ms), msText(l.P99Ms), ratio, l.Visits.FlushesPerSec, l.Visits.VisitsPerFlush)
+	}
 }
 
 // missing explains an absent section: not selected, or failed.
@@ -268,6 +334,23 @@ func (r *Results) Markdown() string {
 				w("| %s | `%s` | %s | %s |\n", l.Name, stepText(n.Step), bytesText(n.GzipBytes), bytesText(n.Bytes))
 			}
 		}
+		if z := u.Zstd; z != nil {
+			w("\n### zstd layers instead of gzip (our layout)\n\n")
+			w("Compression: %s.\n\n", z.Compressor)
+			binZstd, ratioZstd := "—", "—"
+			if z.BinaryZstd > 0 {
+				binZstd, ratioZstd = bytesText(z.BinaryZstd), fmt.Sprintf("%.2f×", z.RatioBinaryZstd)
+			}
+			w("| New layers | Download (gzip) | Download (zstd) | zstd ÷ gzip | × binary (gzip) | Binary (zstd) | × binary (zstd) |\n")
+			w("|---:|---:|---:|---:|---:|---:|---:|\n")
+			w("| %d | %s | %s | %.2f× | %.2f× | %s | %s |\n", z.Layers, bytesText(z.GzipBytes), bytesText(z.Bytes),
+				z.VsGzip, z.RatioBinaryGzip, binZstd, ratioZstd)
+			w("\nCan the hosts import zstd layers (upstream bootc sources):\n\n")
+			for _, e := range z.Evidence {
+				w("- %s\n", e)
+			}
+			w("\n**Recommendation:** %s\n", z.Recommendation)
+		}
 	} else {
 		w("%s", r.missing("upgrade"))
 	}
@@ -292,8 +375,10 @@ func (r *Results) Markdown() string {
 			threads = "one wrk thread shares"
 		}
 		w("%s; %s the %d CPUs with the servers. \"× direct\" compares with hello direct on the same path and connections. "+
-			"`/health` shows what serving costs; `/` stores each visit durably (fsync) before answering, so its rate is bound by the disk.\n\n",
-			runs, threads, r.Host.CPUs)
+			"`/health` shows what serving costs; `/` stores each visit durably (fsync) before answering. "+
+			"hello shares each flush among the visits that arrived while the previous one was in flight (group commit); "+
+			"%s is hello built with its earlier counter (`%s`, never shipped), one flush per visit under one lock.\n\n",
+			runs, threads, r.Host.CPUs, targetPerVisit, perVisitCounter)
 		w("| Target | Path | Connections | Requests/s | p50 | p99 | Errors | × direct |\n")
 		w("|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, l := range s.Runs {
@@ -305,6 +390,7 @@ func (r *Results) Markdown() string {
 			w("| %s | `%s` | %d | %.0f | %s | %s | %d | %s |\n", l.Target, path, l.Connections,
 				l.RequestsSec, msText(l.P50Ms), msText(l.P99Ms), l.Errors, ratio)
 		}
+		s.visitsMarkdown(w)
 	} else {
 		w("%s", r.missing("serving"))
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks behind `make bench`: upgrade download size (ours against
-# a naive layout), no-op rebuild, serving on loopback (direct, through nginx,
-# nginx alone), footprint, and boot-to-verified time. Writes
+# a naive layout, gzip and zstd layers), no-op rebuild, serving on loopback
+# (direct, through nginx, nginx alone; durable visits with group commit
+# against the per-visit baseline), footprint, and boot-to-verified time. Writes
 # output/bench/results.md and results.json and prints the table.
 #
 # Goals are reported, never enforced; the run fails only when a section

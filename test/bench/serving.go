@@ -21,10 +21,12 @@ const (
 	targetDirect = "hello direct"
 	targetNginx  = "hello through nginx"
 	targetStatic = "nginx return 200"
+	// hello built with the per-visit counter (see perVisitCounter), direct.
+	targetPerVisit = "hello per-visit (baseline)"
 
 	pathHealth = "/health"
-	// GET / records the visit durably (two fsyncs) before answering, so its
-	// figures measure the disk as much as the server.
+	// GET / records the visit durably (two fsyncs per flush) before
+	// answering, so its figures measure the disk as much as the server.
 	pathRoot = "/"
 )
 
@@ -101,29 +103,35 @@ http {
 `, dir, include, staticPort)
 }
 
-// servingRig is hello plus nginx (our config and the static server) on loopback.
+// servingRig is hello, hello with the per-visit counter, and nginx (our
+// config and the static server) on loopback. Each hello has its own state
+// directory.
 type servingRig struct {
-	hello, nginx         *process
-	helloPort, nginxPort int
-	staticPort           int
-	dir, state           string
+	hello, perVisit, nginx  *process
+	helloPort, perVisitPort int
+	nginxPort, staticPort   int
+	dir                     string
+	state, perVisitState    string
 }
 
-func startServingRig(ctx context.Context, dir, helloBin, nginxConf string) (_ *servingRig, err error) {
+func startServingRig(ctx context.Context, dir, helloBin, perVisitBin, nginxConf string) (_ *servingRig, err error) {
 	r := &servingRig{dir: dir}
 	defer func() {
 		if err != nil {
 			r.stop()
 		}
 	}()
-	for _, p := range []*int{&r.helloPort, &r.nginxPort, &r.staticPort} {
+	for _, p := range []*int{&r.helloPort, &r.perVisitPort, &r.nginxPort, &r.staticPort} {
 		if *p, err = harness.FreePort(); err != nil {
 			return nil, err
 		}
 	}
-	// The counter is fsynced on every visit: keep it on a disk-backed
+	// The counter is fsynced on every flush: keep it on a disk-backed
 	// filesystem like /var/lib/hello on a host, not on a tmpfs.
 	if r.state, err = os.MkdirTemp("/var/tmp", "bench-hello-state-"); err != nil {
+		return nil, err
+	}
+	if r.perVisitState, err = os.MkdirTemp("/var/tmp", "bench-hello-pervisit-state-"); err != nil {
 		return nil, err
 	}
 	r.hello, err = startProcess("hello", filepath.Join(dir, "hello.log"), nil,
@@ -132,6 +140,14 @@ func startServingRig(ctx context.Context, dir, helloBin, nginxConf string) (_ *s
 		return nil, err
 	}
 	if err := waitHTTP(ctx, r.hello, r.url(targetDirect, pathHealth), 10*time.Second); err != nil {
+		return nil, err
+	}
+	r.perVisit, err = startProcess("hello (per-visit counter)", filepath.Join(dir, "hello-pervisit.log"), nil,
+		perVisitBin, "-addr", fmt.Sprintf("127.0.0.1:%d", r.perVisitPort), "-state-dir", r.perVisitState)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, r.perVisit, r.url(targetPerVisit, pathHealth), 10*time.Second); err != nil {
 		return nil, err
 	}
 	include, err := proxyConfig(nginxConf, r.nginxPort, r.helloPort, dir)
@@ -163,19 +179,30 @@ func startServingRig(ctx context.Context, dir, helloBin, nginxConf string) (_ *s
 }
 
 func (r *servingRig) url(target, path string) string {
-	port := map[string]int{targetDirect: r.helloPort, targetNginx: r.nginxPort, targetStatic: r.staticPort}[target]
+	port := map[string]int{targetDirect: r.helloPort, targetNginx: r.nginxPort, targetStatic: r.staticPort,
+		targetPerVisit: r.perVisitPort}[target]
 	return fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+}
+
+// stateDir is where the hello behind target keeps its visit count, or "" for
+// a target without one.
+func (r *servingRig) stateDir(target string) string {
+	return map[string]string{targetDirect: r.state, targetNginx: r.state, targetPerVisit: r.perVisitState}[target]
 }
 
 func (r *servingRig) stop() {
 	if r.nginx != nil {
 		r.nginx.stop()
 	}
-	if r.hello != nil {
-		r.hello.stop()
+	for _, p := range []*process{r.hello, r.perVisit} {
+		if p != nil {
+			p.stop()
+		}
 	}
-	if r.state != "" {
-		_ = os.RemoveAll(r.state)
+	for _, d := range []string{r.state, r.perVisitState} {
+		if d != "" {
+			_ = os.RemoveAll(d)
+		}
 	}
 }
 
@@ -185,19 +212,20 @@ type servingCell struct {
 	conns        int
 }
 
-// servingCells: /health for every target at every level; / (the durable
-// visit) at the highest level only, for hello direct and through nginx.
+// servingCells: /health for hello direct, through nginx and nginx alone at
+// every level; / (the durable visit) for hello direct and the per-visit
+// baseline at every level, and through nginx at the highest level only.
 func servingCells(levels []int) []servingCell {
 	var cells []servingCell
 	for _, c := range levels {
 		for _, target := range []string{targetDirect, targetNginx, targetStatic} {
 			cells = append(cells, servingCell{target, pathHealth, c})
 		}
+		for _, target := range []string{targetDirect, targetPerVisit} {
+			cells = append(cells, servingCell{target, pathRoot, c})
+		}
 	}
-	top := levels[len(levels)-1]
-	for _, target := range []string{targetDirect, targetNginx} {
-		cells = append(cells, servingCell{target, pathRoot, top})
-	}
+	cells = append(cells, servingCell{targetNginx, pathRoot, levels[len(levels)-1]})
 	return cells
 }
 
@@ -219,7 +247,11 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	rig, err := startServingRig(ctx, dir, harness.Path("output", "bin", "hello"), string(conf))
+	perVisitBin, err := buildPerVisitHello(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	rig, err := startServingRig(ctx, dir, harness.Path("output", "bin", "hello"), perVisitBin, string(conf))
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +265,7 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 	runs := make([][]Load, len(cells))
 	for round := 1; round <= sz.rounds; round++ {
 		for i, c := range cells {
-			l, err := runWrk(ctx, rig.url(c.target, c.path), c.conns, threads, time.Duration(sz.seconds)*time.Second)
+			l, err := runCell(ctx, rig, c, threads, time.Duration(sz.seconds)*time.Second)
 			if err != nil {
 				return nil, err
 			}
@@ -243,8 +275,12 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 				return nil, fmt.Errorf("%s %s at %d connections: %d of %d requests failed (socket errors or non-2xx answers); logs of hello and nginx were in %s",
 					c.target, c.path, c.conns, l.Errors, l.Requests, dir)
 			}
-			logf("round %d/%d  %-20s %-8s c=%-3d %9.0f req/s  p50 %s  p99 %s  errors %d", round, sz.rounds,
-				c.target, c.path, c.conns, l.RequestsSec, msText(l.P50Ms), msText(l.P99Ms), l.Errors)
+			flushes := ""
+			if v := l.Visits; v != nil {
+				flushes = fmt.Sprintf("  %.0f flushes/s, %.1f visits/flush", v.FlushesPerSec, v.VisitsPerFlush)
+			}
+			logf("round %d/%d  %-26s %-8s c=%-3d %9.0f req/s  p50 %s  p99 %s  errors %d%s", round, sz.rounds,
+				c.target, c.path, c.conns, l.RequestsSec, msText(l.P50Ms), msText(l.P99Ms), l.Errors, flushes)
 			runs[i] = append(runs[i], l)
 		}
 	}
@@ -253,6 +289,49 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 		s.Runs = append(s.Runs, medianRun(r))
 	}
 	return s, nil
+}
+
+// runCell runs wrk for one cell. For a durable visit it also counts, from
+// outside the server, the visits stored and the flushes that stored them.
+func runCell(ctx context.Context, rig *servingRig, c servingCell, threads int, d time.Duration) (Load, error) {
+	url := rig.url(c.target, c.path)
+	state := rig.stateDir(c.target)
+	if c.path != pathRoot || state == "" {
+		return runWrk(ctx, url, c.conns, threads, d)
+	}
+	before, err := storedVisits(state)
+	if err != nil {
+		return Load{}, err
+	}
+	watch, err := watchFlushes(state)
+	if err != nil {
+		return Load{}, err
+	}
+	l, wrkErr := runWrk(ctx, url, c.conns, threads, d)
+	after, err := settledVisits(state)
+	flushes, watchErr := watch.stop()
+	switch {
+	case wrkErr != nil:
+		return Load{}, wrkErr
+	case err != nil:
+		return Load{}, err
+	case watchErr != nil:
+		return Load{}, fmt.Errorf("%s %s at %d connections: counting flushes: %w", c.target, c.path, c.conns, watchErr)
+	}
+	visits := after - before
+	if visits > 0 && flushes == 0 {
+		return Load{}, fmt.Errorf("%s: %d visits stored but no %s* temp file seen: the counter no longer stores through temp files, update test/bench/visits.go",
+			c.target, visits, visitsTmpPrefix)
+	}
+	v := &VisitStats{Visits: visits, Flushes: flushes}
+	if l.Seconds > 0 {
+		v.FlushesPerSec = float64(flushes) / l.Seconds
+	}
+	if flushes > 0 {
+		v.VisitsPerFlush = float64(visits) / float64(flushes)
+	}
+	l.Visits = v
+	return l, nil
 }
 
 // medianRun is the run with the median rate (the lower middle for an even count).

@@ -23,6 +23,18 @@ type Load struct {
 	// Errors counts socket errors and non-2xx/3xx answers: a fast run full of
 	// errors must not pass for a fast server.
 	Errors int64 `json:"errors"`
+	// Visits is how a durable visit's run reached the disk (GET / on hello only).
+	Visits *VisitStats `json:"visits,omitempty"`
+}
+
+// VisitStats counts a run's stored visits and the flushes that stored them,
+// from the counter file and the renames onto it, the same way for every
+// counter design. Visits include requests wrk left in flight at its end.
+type VisitStats struct {
+	Visits         uint64  `json:"visits"`
+	Flushes        int64   `json:"flushes"`
+	FlushesPerSec  float64 `json:"flushes_per_sec"`
+	VisitsPerFlush float64 `json:"visits_per_flush"`
 }
 
 // runWrk drives url with wrk for d at conns connections (one thread per core,

@@ -24,6 +24,9 @@ const DefaultRef = "ghcr.io/bootc-testboot/bootc-testboot:latest"
 type ImageRef struct {
 	Image     string `json:"image"`
 	Transport string `json:"transport"`
+	// Signature is "containerPolicy" when the host enforces containers-policy.json for
+	// this reference; bootc omits it for an unverified registry image.
+	Signature string `json:"signature,omitempty"`
 }
 
 // ImageStatus is one image as bootc reports it.

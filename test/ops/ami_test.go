@@ -69,6 +69,7 @@ func amiArgs(extra ...string) []string {
 }
 
 func TestAMIHappyPath(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	r := a.run(t, amiArgs()...)
 	if r.ExitCode != 0 {
@@ -159,6 +160,7 @@ func TestAMIHappyPath(t *testing.T) {
 // The repository's own config.toml gives a clean `make ami`: the builder finds no
 // customization it does not support for bootc disks, and nothing is warned about.
 func TestAMIRepositoryConfigIsClean(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	r := a.d.Run(t, "create-ami.sh", append([]string{"--config", harness.Path("config.toml"), "--output", a.output}, amiArgs()...)...)
 	if r.ExitCode != 0 {
@@ -184,6 +186,7 @@ func TestAMIRepositoryConfigIsClean(t *testing.T) {
 // A customization the builder does not support for bootc disks is reported
 // (the builder itself only prints a warning in the middle of its log).
 func TestAMIWarnsAboutUnsupportedCustomizations(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	if err := os.WriteFile(a.config, []byte("[[customizations.user]]\nname = \"ops\"\n\n[[customizations.filesystem]]\nmountpoint = \"/\"\nminsize = \"10 GiB\"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -200,6 +203,7 @@ func TestAMIWarnsAboutUnsupportedCustomizations(t *testing.T) {
 
 // The builder is pinned by digest, and Renovate can move the pin (test/workflows).
 func TestAMIBuilderIsPinnedByDigest(t *testing.T) {
+	t.Parallel()
 	if !regexp.MustCompile(`^quay\.io/centos-bootc/bootc-image-builder:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`).MatchString(bibPinned) {
 		t.Fatalf("create-ami.sh pins %q, want quay.io/centos-bootc/bootc-image-builder:TAG@sha256:DIGEST", bibPinned)
 	}
@@ -225,6 +229,7 @@ var bibPinned = func() string {
 }()
 
 func TestAMIIMDSv2Failure(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.Set(t, "aws/fail-ec2-modify-image-attribute", "An error occurred (UnauthorizedOperation) when calling the ModifyImageAttribute operation: You are not authorized to perform this operation.")
 	r := a.run(t, amiArgs()...)
@@ -238,6 +243,7 @@ func TestAMIIMDSv2Failure(t *testing.T) {
 }
 
 func TestAMINeverRevealsCredentials(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	r := a.run(t, amiArgs()...)
 	if r.ExitCode != 0 {
@@ -258,6 +264,7 @@ func TestAMINeverRevealsCredentials(t *testing.T) {
 }
 
 func TestAMIEnvFile(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	envFile := filepath.Join(t.TempDir(), "aws.env")
 	if err := os.WriteFile(envFile, []byte("AWS_ACCESS_KEY_ID=x\n"), 0o600); err != nil {
@@ -274,6 +281,7 @@ func TestAMIEnvFile(t *testing.T) {
 }
 
 func TestAMIRootfsForFedora(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.setImage(t, amiImage, map[string]string{"containers.bootc": "1", "redhat.id": "fedora"})
 	r := a.run(t, amiArgs()...)
@@ -290,6 +298,7 @@ func TestAMIRootfsForFedora(t *testing.T) {
 }
 
 func TestAMIDefaultName(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	r := a.run(t, "--image", amiImage, "--region", "us-east-1", "--bucket", "testboot-images")
 	if r.ExitCode != 0 {
@@ -302,6 +311,7 @@ func TestAMIDefaultName(t *testing.T) {
 }
 
 func TestQcow2NeedsNoAWS(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.Remove(t, "aws/credentials")
 	r := a.run(t, "--type", "qcow2", "--image", amiImage)
@@ -322,6 +332,7 @@ func TestQcow2NeedsNoAWS(t *testing.T) {
 }
 
 func TestAMIDryRunRunsNothing(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.SetUID(t, 1000) // a dry run works on a workstation
 	r := a.run(t, amiArgs("--dry-run")...)
@@ -354,6 +365,7 @@ func TestAMIDryRunRunsNothing(t *testing.T) {
 }
 
 func TestAMIPreflightFailures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		setup func(t *testing.T, a amiEnv)
@@ -401,6 +413,7 @@ func TestAMIPreflightFailures(t *testing.T) {
 // Without iam:SimulatePrincipalPolicy the role's S3 access cannot be checked: one
 // warning that names what the role needs, and the build goes on.
 func TestAMIRolePermissionsUncheckable(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.Set(t, "aws/fail-iam-simulate-principal-policy", "An error occurred (AccessDenied) when calling the SimulatePrincipalPolicy operation: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:SimulatePrincipalPolicy on resource: role vmimport")
 	r := a.run(t, amiArgs()...)
@@ -420,6 +433,7 @@ func TestAMIRolePermissionsUncheckable(t *testing.T) {
 }
 
 func TestAMIImportFailure(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.Set(t, "podman/bib", "import-fail")
 	r := a.run(t, amiArgs()...)
@@ -438,6 +452,7 @@ func TestAMIImportFailure(t *testing.T) {
 }
 
 func TestAMIBuildFailureAndWaitFailure(t *testing.T) {
+	t.Parallel()
 	a := newAMIEnv(t)
 	a.d.Set(t, "podman/bib", "fail")
 	r := a.run(t, amiArgs()...)
@@ -453,6 +468,7 @@ func TestAMIBuildFailureAndWaitFailure(t *testing.T) {
 }
 
 func TestAMIBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args []string
 		want string

@@ -80,6 +80,7 @@ func wantLine(t *testing.T, r harness.Result, line string) {
 }
 
 func TestFirstUpdateDownloadApply(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	run(t, d, 0, "upgrade-os.sh", "check")
 	d.SetRegistry(t, harness.Img("v2"))
@@ -95,6 +96,7 @@ func TestFirstUpdateDownloadApply(t *testing.T) {
 }
 
 func TestNewerImageAfterDownloadReplacesIt(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	d.SetRegistry(t, harness.Img("v2"))
 	run(t, d, 0, "upgrade-os.sh", "download")
@@ -138,6 +140,7 @@ func upgradedThenRolledBack(t *testing.T) *harness.Doubles {
 }
 
 func TestFixedImageAfterRollbackIsTaken(t *testing.T) {
+	t.Parallel()
 	d := upgradedThenRolledBack(t)
 	// The bad v2 is still on the tag: not an update anyone should take.
 	run(t, d, 1, "upgrade-os.sh", "download")
@@ -161,6 +164,7 @@ func TestFixedImageAfterRollbackIsTaken(t *testing.T) {
 }
 
 func TestTagMovedBackAfterRollback(t *testing.T) {
+	t.Parallel()
 	d := upgradedThenRolledBack(t)
 	d.SetRegistry(t, harness.Img("v1"))
 	r := run(t, d, 0, "upgrade-os.sh", "check")
@@ -177,6 +181,7 @@ func TestTagMovedBackAfterRollback(t *testing.T) {
 }
 
 func TestStaleCacheWithNothingNew(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	h := d.Bootc(t)
 	h.Status.Booted.CachedUpdate = harness.Img("v2") // written by a check long ago
@@ -190,6 +195,7 @@ func TestStaleCacheWithNothingNew(t *testing.T) {
 }
 
 func TestNothingAnywhere(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	r := run(t, d, 0, "upgrade-os.sh", "check")
 	if lastLine(r.Stdout) != "up to date" {
@@ -201,6 +207,7 @@ func TestNothingAnywhere(t *testing.T) {
 }
 
 func TestDownloadThenTagMovedBackKeepsDownloadLocked(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	d.SetRegistry(t, harness.Img("v2"))
 	run(t, d, 0, "upgrade-os.sh", "download")
@@ -216,6 +223,7 @@ func TestDownloadThenTagMovedBackKeepsDownloadLocked(t *testing.T) {
 }
 
 func TestOlderImageIsNotAnUpdate(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	h := d.Bootc(t)
 	h.Status.Booted = harness.Entry(harness.Img("v5"))
@@ -245,6 +253,7 @@ func TestOlderImageIsNotAnUpdate(t *testing.T) {
 }
 
 func TestImageWithoutBuildTimeIsRefused(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	undated := harness.ImageSpec{Version: "v2", Arch: "amd64"}.Status()
 	d.SetRegistry(t, undated)
@@ -256,6 +265,7 @@ func TestImageWithoutBuildTimeIsRefused(t *testing.T) {
 }
 
 func TestMultiArchIndexUsesThePlatformDigest(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	harness.Require(t, "flock")
 	d.SetBootc(t, harness.BootcHost(harness.ImgArch("v1", "arm64")))
@@ -276,6 +286,7 @@ func TestMultiArchIndexUsesThePlatformDigest(t *testing.T) {
 }
 
 func TestRegistryCredentialsAreBootcs(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	root := t.TempDir()
 	d.Env = append(d.Env, "TESTBOOT_ROOT="+root)
@@ -300,6 +311,7 @@ func TestRegistryCredentialsAreBootcs(t *testing.T) {
 }
 
 func TestStatusIgnoresBootcTracingOnStderr(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.Set(t, "bootc/stderr-noise", "2026-01-01T00:00:00Z DEBUG bootc_lib::status: reading deployments\n")
 	r := run(t, d, 0, "upgrade-os.sh", "status")
@@ -310,6 +322,7 @@ func TestStatusIgnoresBootcTracingOnStderr(t *testing.T) {
 }
 
 func TestApplySoftRebootsWhenBootcOffersIt(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	d.Set(t, "bootc/soft-reboot-capable", "")
 	d.SetRegistry(t, harness.Img("v2"))
@@ -341,6 +354,7 @@ func TestApplySoftRebootsWhenBootcOffersIt(t *testing.T) {
 }
 
 func TestApplyRebootsFullyWhenSoftIsNotPossible(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, version string }{{"not capable", "1.16.9"}, {"bootc 1.6", "1.6.0"}} {
 		t.Run(c.name, func(t *testing.T) {
 			d := lifecycleHost(t)
@@ -362,4 +376,19 @@ func TestApplyRebootsFullyWhenSoftIsNotPossible(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDownloadRefusedBySignaturePolicy(t *testing.T) {
+	t.Parallel()
+	d := newHost(t)
+	// What containers/image says when policy.json requires a signature that is missing
+	// (signature/policy_eval_sigstore.go), as bootc reports it.
+	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: Creating importer: failed to invoke method OpenImage: Source image rejected: A signature was required, but no signature exists")
+	r := d.Run(t, "upgrade-os.sh", "download")
+	lastErrorLine(t, r, 1, "the image the registry serves for "+harness.DefaultRef+" is not signed by a key this host trusts (/etc/containers/policy.json): error: Upgrading: Creating importer: failed to invoke method OpenImage: Source image rejected: A signature was required, but no signature exists; nothing was staged")
+	if d.Bootc(t).Status.Staged != nil || exists(stateFile(d, "expected-digest")) {
+		t.Error("something was staged or recorded")
+	}
+	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: disk quota exceeded")
+	lastErrorLine(t, d.Run(t, "upgrade-os.sh", "download"), 1, "bootc upgrade --download-only failed (see the error above)")
 }

@@ -20,6 +20,7 @@ func runDouble(t *testing.T, d *harness.Doubles, tool string, args ...string) ha
 }
 
 func TestBootcDoubleFollowsUpstream(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	if r := runDouble(t, d, "bootc", "--version"); r.Stdout != "bootc 1.16.9\n" {
 		t.Errorf("--version: %q", r.Stdout)
@@ -63,6 +64,7 @@ func TestBootcDoubleFollowsUpstream(t *testing.T) {
 }
 
 func TestBootcDoubleVersionGates(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.SetBootcVersion(t, "1.10.0")
 	if r := runDouble(t, d, "bootc", "upgrade", "--download-only"); r.ExitCode != 2 || !strings.Contains(r.Stderr, "unexpected argument '--download-only'") {
@@ -83,6 +85,7 @@ func TestBootcDoubleVersionGates(t *testing.T) {
 }
 
 func TestSystemdRunDoubleRunsOnlyDoubles(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	r := runDouble(t, d, "systemd-run", "--unit=x", "--", "touch", "/tmp/testboot-should-not-exist")
 	if r.ExitCode != 1 || !strings.Contains(r.Stderr, "refusing to run 'touch'") || exists("/tmp/testboot-should-not-exist") {
@@ -91,6 +94,7 @@ func TestSystemdRunDoubleRunsOnlyDoubles(t *testing.T) {
 }
 
 func TestIsMutating(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		call harness.Call
 		want bool
@@ -118,6 +122,7 @@ func TestIsMutating(t *testing.T) {
 // The update cache follows bootc-dev/bootc crates/ostree-ext/src/container/store.rs
 // `prepare_internal`/`cache_pending` and crates/lib/src/status.rs `imagestatus`.
 func TestBootcDoubleCacheFollowsLastPulledImage(t *testing.T) {
+	t.Parallel()
 	d := lifecycleHost(t)
 	check := func(want string) {
 		t.Helper()
@@ -171,6 +176,7 @@ func TestBootcDoubleCacheFollowsLastPulledImage(t *testing.T) {
 }
 
 func TestRebootDiscardsLockedDownload(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	if r := runDouble(t, d, "bootc", "upgrade", "--download-only"); r.ExitCode != 0 {
 		t.Fatal(r.Output())
@@ -186,6 +192,7 @@ func TestRebootDiscardsLockedDownload(t *testing.T) {
 }
 
 func TestSkopeoDoubleServesRealManifests(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := runDouble(t, d, "skopeo", "inspect", "--raw", "docker://"+harness.DefaultRef)
 	sum := sha256.Sum256([]byte(r.Stdout))

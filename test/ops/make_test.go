@@ -28,7 +28,7 @@ var makeVars = []string{
 	"REGISTRY", "IMAGE_NAME", "IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "SOURCE_URL",
 	"BASE_IMAGE", "GO", "TARGETARCH", "OUTPUT", "AWS_REGION", "AWS_BUCKET", "AMI_NAME", "AMI_IMAGE",
 	"HOST", "VERIFY_ARGS", "YES", "EXTRA_TAGS", "TLS_VERIFY", "NO_CACHE", "ROOTLESS_OK",
-	"BOOT_BASE_IMAGE", "BENCH_QUICK", "CI", "BIB_IMAGE", "SSH_OPTS",
+	"BOOT_BASE_IMAGE", "BENCH_QUICK", "CI", "BIB_IMAGE", "SSH_OPTS", "SIGNING_KEY_DIR", "ROTATE",
 }
 
 // injections: values that run `touch marker` if a shell or make evaluates them,
@@ -91,7 +91,7 @@ func makeTree(t *testing.T) string {
 		"apps/demo/main.go": "package main\n\nfunc main() {}\n",
 	}
 	for _, s := range []string{"scripts/create-ami.sh", "scripts/build-image.sh", "scripts/push-image.sh",
-		"scripts/on-host.sh", "test/run-suites.sh", "test/bench/run.sh"} {
+		"scripts/on-host.sh", "scripts/signing-keys.sh", "test/run-suites.sh", "test/bench/run.sh"} {
 		files[s] = stub
 	}
 	for name, content := range files {
@@ -243,6 +243,13 @@ func rejectYes(name, value string) (string, bool) {
 	return "", false
 }
 
+func rejectRotate(name, value string) (string, bool) {
+	if name == "ROTATE" && value != "" && value != "0" && value != "1" {
+		return "ROTATE must be 1", true
+	}
+	return "", false
+}
+
 func cat(parts ...[]string) []string {
 	out := []string{}
 	for _, p := range parts {
@@ -310,6 +317,18 @@ var forwardCases = []forwardCase{
 		args: func(map[string]string) []string { return []string{"boot"} }, env: []string{"BOOT_BASE_IMAGE", "CI"}},
 	{target: "bench", vars: []string{"BENCH_QUICK"}, script: "run.sh",
 		args: func(map[string]string) []string { return []string{} }, env: []string{"BENCH_QUICK"}},
+	{target: "signing-keys", vars: []string{"SIGNING_KEY_DIR", "ROTATE"}, script: "signing-keys.sh",
+		reject: rejectRotate, extra: []string{"1", "0", " 1"},
+		args: func(v map[string]string) []string {
+			a := []string{}
+			if v["SIGNING_KEY_DIR"] != "" {
+				a = append(a, "--key-dir", v["SIGNING_KEY_DIR"])
+			}
+			if v["ROTATE"] == "1" {
+				a = append(a, "--rotate")
+			}
+			return a
+		}},
 }
 
 // effective is the value a script must get: make reads `VAR=value` on its
@@ -335,7 +354,7 @@ func baseline(t *testing.T, tree string) map[string]string {
 		"REVISION": "0123abc", "SOURCE_DATE_EPOCH": "1700000000", "SOURCE_URL": "https://example.com/os",
 		"BASE_IMAGE": "", "GO": goStub(t, tree, "plain"), "TARGETARCH": "amd64", "OUTPUT": "out",
 		"AWS_REGION": "us-east-1", "AWS_BUCKET": "images", "AMI_NAME": "os-v1", "AMI_IMAGE": "ghcr.io/example/os:latest",
-		"HOST": "", "VERIFY_ARGS": "", "YES": "",
+		"HOST": "", "VERIFY_ARGS": "", "YES": "", "SIGNING_KEY_DIR": "", "ROTATE": "",
 	}
 }
 

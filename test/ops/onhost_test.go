@@ -55,6 +55,7 @@ func parseArgs(t *testing.T, r harness.Result) []string {
 }
 
 func TestOnHostQuotingRemote(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.SetUID(t, 1000) // an ordinary user on the remote host
 	dir := scriptsCopy(t)
@@ -89,6 +90,7 @@ func TestOnHostQuotingRemote(t *testing.T) {
 }
 
 func TestOnHostQuotingLocal(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	dir := scriptsCopy(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
@@ -109,6 +111,7 @@ func TestOnHostQuotingLocal(t *testing.T) {
 }
 
 func TestOnHostLocalNonRootUsesSudo(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.SetUID(t, 1000)
 	dir := scriptsCopy(t)
@@ -119,6 +122,7 @@ func TestOnHostLocalNonRootUsesSudo(t *testing.T) {
 }
 
 func TestOnHostRemoteRootNoSudo(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	dir := scriptsCopy(t)
 	d.SetUID(t, 0)
@@ -129,6 +133,7 @@ func TestOnHostRemoteRootNoSudo(t *testing.T) {
 }
 
 func TestOnHostRunsRealScriptsRemotely(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	// The exit code of the remote script comes back: 10 = update available.
 	r := d.Run(t, "on-host.sh", "--host", "ec2-user@203.0.113.10", "upgrade-os.sh", "check")
@@ -149,6 +154,7 @@ func TestOnHostRunsRealScriptsRemotely(t *testing.T) {
 }
 
 func TestOnHostSSHUnreachable(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.Set(t, "ssh/unreachable", "")
 	r := d.Run(t, "on-host.sh", "--host", "ec2-user@203.0.113.10", "upgrade-os.sh", "status")
@@ -156,6 +162,7 @@ func TestOnHostSSHUnreachable(t *testing.T) {
 }
 
 func TestOnHostBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args []string
 		want string
@@ -192,6 +199,7 @@ func TestOnHostBadInput(t *testing.T) {
 }
 
 func TestOnHostPassesScriptErrors(t *testing.T) {
+	t.Parallel()
 	// A script's usage error comes back through on-host.sh unchanged, locally and remotely.
 	for _, prefix := range [][]string{nil, {"--host", "ec2-user@203.0.113.10"}} {
 		d := newHost(t)

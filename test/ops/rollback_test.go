@@ -9,6 +9,7 @@ import (
 )
 
 func TestRollbackRebootsIntoPreviousAndRecordsBadDigest(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	stageDownload(t, d) // a staged deployment the rollback discards
 	r := d.RunCmd(t, harness.Cmd{Script: "rollback-os.sh", Args: []string{"--yes"}, Timeout: 20 * time.Second})
@@ -40,6 +41,7 @@ func TestRollbackRebootsIntoPreviousAndRecordsBadDigest(t *testing.T) {
 }
 
 func TestRolledBackDigestIsRefusedByUpgrades(t *testing.T) {
+	t.Parallel()
 	// After a rollback from v1 to v0, the registry still serves v1: it must not come back.
 	d := harness.NewDoubles(t)
 	h := harness.BootcHost(harness.Img("v0"))
@@ -57,6 +59,7 @@ func TestRolledBackDigestIsRefusedByUpgrades(t *testing.T) {
 }
 
 func TestRollbackOnOldBootc(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.SetBootcVersion(t, "1.1.2")
 	r := d.Run(t, "rollback-os.sh", "--yes")
@@ -78,6 +81,7 @@ func TestRollbackOnOldBootc(t *testing.T) {
 }
 
 func TestRollbackWithoutRollbackDeployment(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.SetBootc(t, harness.BootcHost(harness.Img("v1")))
 	r := d.Run(t, "rollback-os.sh", "--yes")
@@ -89,6 +93,7 @@ func TestRollbackWithoutRollbackDeployment(t *testing.T) {
 }
 
 func TestRollbackAlreadyQueued(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	h := d.Bootc(t)
 	h.Status.RollbackQueued = true
@@ -100,6 +105,7 @@ func TestRollbackAlreadyQueued(t *testing.T) {
 }
 
 func TestRollbackAsksWithoutYes(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := d.RunCmd(t, harness.Cmd{Script: "rollback-os.sh", Stdin: "y\n"})
 	lastErrorLine(t, r, 1, "refusing without a terminal; pass --yes")
@@ -110,6 +116,7 @@ func TestRollbackAsksWithoutYes(t *testing.T) {
 }
 
 func TestRollbackNotABootcHost(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.SetBootc(t, harness.NotBootcHost())
 	r := d.Run(t, "rollback-os.sh", "--yes")
@@ -118,6 +125,7 @@ func TestRollbackNotABootcHost(t *testing.T) {
 }
 
 func TestRollbackConcurrentRunRefused(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	holdLock(t, d)
 	r := d.Run(t, "rollback-os.sh", "--yes")
@@ -126,6 +134,7 @@ func TestRollbackConcurrentRunRefused(t *testing.T) {
 }
 
 func TestRollbackBadInputAndNotRoot(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		args []string
 		want string

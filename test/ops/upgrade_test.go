@@ -19,6 +19,7 @@ var (
 )
 
 func TestStatusSummarisesDeployments(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	h := d.Bootc(t)
 	h.Status.Staged = harness.Entry(harness.Img("v2"))
@@ -50,6 +51,7 @@ func TestStatusSummarisesDeployments(t *testing.T) {
 }
 
 func TestStatusNothingStagedNoRollback(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.SetBootc(t, harness.BootcHost(harness.Img("v1")))
 	r := d.Run(t, "upgrade-os.sh", "status")
@@ -61,6 +63,7 @@ func TestStatusNothingStagedNoRollback(t *testing.T) {
 }
 
 func TestStatusJSONIsBootcDocument(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := d.Run(t, "upgrade-os.sh", "status", "--json")
 	if r.ExitCode != 0 {
@@ -79,6 +82,7 @@ func TestStatusJSONIsBootcDocument(t *testing.T) {
 }
 
 func TestNotABootcHost(t *testing.T) {
+	t.Parallel()
 	for _, action := range []string{"status", "check", "download", "apply"} {
 		t.Run(action, func(t *testing.T) {
 			d := harness.NewDoubles(t)
@@ -95,6 +99,7 @@ func TestNotABootcHost(t *testing.T) {
 }
 
 func TestMalformedStatusJSON(t *testing.T) {
+	t.Parallel()
 	d := harness.NewDoubles(t)
 	d.Set(t, "bootc/status.json", `{"apiVersion": "org.containers.bootc/v1", "status": {`)
 	r := d.Run(t, "upgrade-os.sh", "status")
@@ -103,6 +108,7 @@ func TestMalformedStatusJSON(t *testing.T) {
 }
 
 func TestCheckUpToDate(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.SetRegistry(t, harness.Img("v1"))
 	r := d.Run(t, "upgrade-os.sh", "check")
@@ -116,6 +122,7 @@ func TestCheckUpToDate(t *testing.T) {
 }
 
 func TestCheckUpdateAvailable(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := d.Run(t, "upgrade-os.sh", "check")
 	if r.ExitCode != 10 {
@@ -136,6 +143,7 @@ func TestCheckUpdateAvailable(t *testing.T) {
 }
 
 func TestCheckFailsWhenRegistryUnreachable(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.Set(t, "registry/fail", `pinging container registry ghcr.io: Get "https://ghcr.io/v2/": dial tcp: connection refused`)
 	r := d.Run(t, "upgrade-os.sh", "check")
@@ -147,6 +155,7 @@ func TestCheckFailsWhenRegistryUnreachable(t *testing.T) {
 }
 
 func TestDownloadStagesLockedAndRecordsDigest(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := d.Run(t, "upgrade-os.sh", "download")
 	if r.ExitCode != 0 {
@@ -180,6 +189,7 @@ func TestDownloadStagesLockedAndRecordsDigest(t *testing.T) {
 }
 
 func TestDownloadWhenUpToDateDoesNothing(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.SetRegistry(t, harness.Img("v1"))
 	r := d.Run(t, "upgrade-os.sh", "download")
@@ -190,6 +200,7 @@ func TestDownloadWhenUpToDateDoesNothing(t *testing.T) {
 }
 
 func TestDownloadTwiceDownloadsOnce(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.Run(t, "upgrade-os.sh", "download")
 	r := d.Run(t, "upgrade-os.sh", "download")
@@ -202,6 +213,7 @@ func TestDownloadTwiceDownloadsOnce(t *testing.T) {
 }
 
 func TestDownloadOnOldBootc(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.SetBootcVersion(t, "1.10.0")
 	r := d.Run(t, "upgrade-os.sh", "download")
@@ -213,6 +225,7 @@ func TestDownloadOnOldBootc(t *testing.T) {
 }
 
 func TestDownloadRefusesBadDigest(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	d.Set(t, "../var-lib-bootc-testboot/bad-digests", v2+"\t2026-01-01T00:00:00Z\tv2\n")
 	r := d.Run(t, "upgrade-os.sh", "download")
@@ -232,6 +245,7 @@ func TestDownloadRefusesBadDigest(t *testing.T) {
 }
 
 func TestDownloadFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	// The check works, the download fails (e.g. disk full).
 	d.SetBootcVersion(t, "1.16.9")
@@ -256,6 +270,7 @@ func stageDownload(t *testing.T, d *harness.Doubles) {
 }
 
 func TestApplyRebootsDetachedAndReturns(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	stageDownload(t, d)
 	start := time.Now()
@@ -281,6 +296,7 @@ func TestApplyRebootsDetachedAndReturns(t *testing.T) {
 }
 
 func TestApplyNothingStaged(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	r := d.Run(t, "upgrade-os.sh", "apply", "--yes")
 	errorLine(t, r, 1, "nothing is staged; run 'upgrade-os.sh download' first")
@@ -288,6 +304,7 @@ func TestApplyNothingStaged(t *testing.T) {
 }
 
 func TestApplyAsksWithoutYes(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	stageDownload(t, d)
 	r := d.RunCmd(t, harness.Cmd{Script: "upgrade-os.sh", Args: []string{"apply"}, Stdin: "y\n"})
@@ -301,6 +318,7 @@ func TestApplyAsksWithoutYes(t *testing.T) {
 }
 
 func TestApplyRefusesBadOrUnexpectedDigest(t *testing.T) {
+	t.Parallel()
 	d := newHost(t)
 	stageDownload(t, d)
 	d.Set(t, "../var-lib-bootc-testboot/bad-digests", v2+"\t2026-01-01T00:00:00Z\tv2\n")
@@ -326,6 +344,7 @@ func TestApplyRefusesBadOrUnexpectedDigest(t *testing.T) {
 }
 
 func TestApplyOnOldBootcReboots(t *testing.T) {
+	t.Parallel()
 	// bootc < 1.12 stages with a plain `bootc upgrade`; any orderly reboot applies it.
 	d := newHost(t)
 	d.SetBootcVersion(t, "1.10.0")
@@ -346,6 +365,7 @@ func TestApplyOnOldBootcReboots(t *testing.T) {
 }
 
 func TestConcurrentRunsAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"check"}, {"download"}, {"apply", "--yes"}} {
 		t.Run(args[0], func(t *testing.T) {
 			d := newHost(t)
@@ -361,6 +381,7 @@ func TestConcurrentRunsAreRefused(t *testing.T) {
 }
 
 func TestUpgradeBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args []string
 		want string
@@ -393,6 +414,7 @@ func TestUpgradeBadInput(t *testing.T) {
 }
 
 func TestUpgradeNotRoot(t *testing.T) {
+	t.Parallel()
 	for _, action := range []string{"status", "check", "download", "apply"} {
 		t.Run(action, func(t *testing.T) {
 			d := newHost(t)
@@ -407,6 +429,7 @@ func TestUpgradeNotRoot(t *testing.T) {
 // The operations lock must not be something any local user can hold: its directory is
 // root's alone, both as tmpfiles creates it at boot and as the scripts create it.
 func TestLockDirectoryIsRootOnly(t *testing.T) {
+	t.Parallel()
 	conf := harness.ReadFile(t, harness.Path("configs", "tmpfiles.conf"))
 	common := harness.ReadFile(t, harness.Path("scripts", "lib", "common.sh"))
 	m := regexp.MustCompile(`TESTBOOT_LOCK:-(/run/[^}]+)/lock\}`).FindStringSubmatch(common)

@@ -218,6 +218,27 @@ func TestAllChecksPassOnHealthyBootcHost(t *testing.T) {
 	h.roUsr = true
 	// The image version is both bootc's version label and /api/info's version.
 	h.apiInfo = strings.Replace(h.apiInfo, `"v1"`, `"nightly"`, 1)
+	// The image requires signatures for the repository the host follows, and bootc
+	// enforces them (spec.image.signature).
+	root := t.TempDir()
+	h.d.Env = append(h.d.Env, "TESTBOOT_ROOT="+root)
+	for rel, content := range map[string]string{
+		"usr/share/bootc-testboot/signing.json": `{"repository":"quay.io/example/someimage","keys":["/etc/pki/containers/bootc-testboot/cosign.pub"]}`,
+		"etc/containers/policy.json":            `{"default":[{"type":"reject"}],"transports":{"docker":{"quay.io/example/someimage":[{"type":"sigstoreSigned","keyPaths":["/etc/pki/containers/bootc-testboot/cosign.pub"],"signedIdentity":{"type":"matchRepository"}}]}}}`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(h.d.Read(t, "bootc/status.json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["spec"].(map[string]any)["image"].(map[string]any)["signature"] = "containerPolicy"
+	h.d.SetJSON(t, "bootc/status.json", doc)
 	r := h.run("--expect-digest", bootedDigest, "--expect-version", "nightly")
 	r.wantCode(t, 0)
 	for name, got := range r.lines(t) {
@@ -226,7 +247,7 @@ func TestAllChecksPassOnHealthyBootcHost(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"bootc-booted", "bootc-digest", "bootc-version",
-		"unit:ostree-boot-complete.service", "system-state",
+		"unit:ostree-boot-complete.service", "bootc-sigpolicy", "system-state",
 		"unit:hello.service", "health:hello.service", "unit:api.service", "health:api.service",
 		"unit:nginx.service", "unit:sshd", "http:/", "http:/api/info",
 		"usr-read-only", "var-writable", "free-space:/", "free-space:/var"} {
@@ -234,7 +255,7 @@ func TestAllChecksPassOnHealthyBootcHost(t *testing.T) {
 	}
 	r.want(t, "bootc-booted", "PASS", bootedDigest)
 	r.want(t, "unit:sshd", "PASS", "ssh.service")
-	if !strings.Contains(r.stdout, "summary: 17 passed, 0 failed, 0 skipped") {
+	if !strings.Contains(r.stdout, "summary: 18 passed, 0 failed, 0 skipped") {
 		t.Errorf("summary missing or wrong:\n%s", r.stdout)
 	}
 	// The units without X-Testboot-HealthPath are not apps.

@@ -88,3 +88,10 @@ reg_image_status() {
        version: ($l["org.opencontainers.image.version"] // $l.version // null),
        timestamp: ($l["org.opencontainers.image.created"] // .created // null)}' <<<"$config"
 }
+
+# DOUBLES_REGISTRY=skopeo answers the same functions from a real registry through skopeo
+# (the simulated host of test/simhost, where the bootc double runs inside a booted guest).
+if [[ ${DOUBLES_REGISTRY:-files} == skopeo ]]; then
+  # shellcheck source=registry-skopeo.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/registry-skopeo.sh"
+fi

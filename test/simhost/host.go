@@ -1,0 +1,581 @@
+// Package simhost is a simulated bootc host that our day-2 scripts drive for
+// real: make os-check, os-upgrade, os-apply, os-rollback and verify run on the
+// test machine, reach the guest over SSH, and the guest's reboots decide what
+// boots next.
+//
+// The host (this file) is a systemd guest under systemd-nspawn with bootc's
+// filesystem rules, as in test/boot: the deployment's image read-only, /etc
+// per deployment, one /var for the host. What test/boot does not have:
+//
+//   - bootc: test/doubles/bin/bootc, bind-mounted over /usr/bin/bootc through
+//     guest/bootc, with its registry functions answered by the real registry
+//     through skopeo (guest/registry-skopeo.sh). Its state lives in /sysroot,
+//     the host's physical root, which every deployment shares;
+//   - a bootloader: the rig. When the guest reboots (nspawn exits with 133),
+//     the rig does what ostree-finalize-staged.service and the boot loader do:
+//     a staged deployment that is not download-only becomes the booted one,
+//     with its /etc made by the three-way merge, and the old booted one the
+//     rollback; a queued rollback swaps the two; a download-only deployment is
+//     discarded. The status document moves by the same rules in
+//     test/doubles/lib/host.sh `host_reboot`, which the rig runs;
+//   - deployments come from what the guest pulled: the OCI layout in
+//     /sysroot/ostree/sim-images, never from the test's own image storage;
+//   - SSH and a registry, bridged in and out of the guest's private network
+//     (net.go).
+package simhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"bootc-testboot/test/harness"
+)
+
+// AdminUser is the admin user config.toml gives every host: key only, in
+// wheel, password-less sudo. The image's sshd refuses root
+// (configs/sshd-hardening.conf: PermitRootLogin no, AllowGroups wheel).
+const AdminUser = "ops"
+
+// Guest paths of the rig's own files (all in the guest's /run tmpfs).
+const (
+	guestSimDir     = "/run/testboot-sim"
+	guestDoublesDir = guestSimDir + "/doubles"
+	guestReportDir  = guestSimDir + "/report"
+	guestSockGuest  = guestSimDir + "/sock-guest"
+	guestSockHost   = guestSimDir + "/sock-host"
+	stateRel        = "ostree/bootc-sim" // under /sysroot: the bootc double's DOUBLES_STATE
+	storeRel        = "ostree/sim-images"
+	rebootExitCode  = 133 // systemd-nspawn's exit status when the container rebooted
+	deployImageRepo = "localhost/bootc-testboot-simhost"
+)
+
+// Host is one simulated bootc host.
+type Host struct {
+	Dir     string // everything of this host; removed at the end
+	VarDir  string // the host's one /var
+	Sysroot string // the physical root: bootc's state and pulled images
+	Ref     string // the image reference the host tracks
+	Arch    string
+
+	reg       *harness.DockerRegistry
+	regFwd    *forwarder
+	sshFwd    *forwarder
+	sshPort   int
+	key       string // the admin user's private key
+	known     string // known_hosts of the test's SSH client
+	sockHost  string
+	sockGuest string
+	regConf   string // registries.conf for skopeo on the test machine
+
+	booted, rollback *deployment
+	deploys          int
+	boots            int
+	guest            *guest
+	consoles         []string
+}
+
+type deployment struct {
+	digest string
+	dir    string
+	root   string // the image's filesystem, booted read-only
+	etc    string // this deployment's /etc
+	image  string // the tag in podman's storage the root came from
+}
+
+// StateDir is the bootc double's state directory on the host side.
+func (h *Host) StateDir() string { return filepath.Join(h.Sysroot, stateRel) }
+
+// Install makes a host from what ref serves now, as `bootc install` would:
+// pulls the image into /sysroot, deploys it, seeds /var from it, adds the
+// admin user with a fresh key and writes the status document. The host is not
+// booted yet (Boot).
+func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
+	t.Helper()
+	if err := os.MkdirAll("/var/tmp", 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "bootc-testboot-simhost.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Host{Dir: dir, VarDir: filepath.Join(dir, "var"), Sysroot: filepath.Join(dir, "sysroot"),
+		Ref: ref, reg: reg, sockHost: filepath.Join(dir, "sock-host"), sockGuest: filepath.Join(dir, "sock-guest")}
+	t.Cleanup(func() {
+		h.stop(t)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing the simulated host %s: %v", dir, err)
+		}
+	})
+	for _, d := range []string{h.VarDir, h.StateDir(), filepath.Join(h.Sysroot, storeRel), h.sockHost, h.sockGuest} {
+		mkdir(t, d)
+	}
+	h.Arch = goArchToOCI()
+	h.regConf = filepath.Join(dir, "registries.conf")
+	writeFile(t, h.regConf, registriesConf(reg.Addr), 0o644)
+
+	// The registry bridge: the guest's 127.0.0.1:<port> ends here.
+	ln, err := listenUnix(filepath.Join(h.sockHost, "registry.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.regFwd = newForwarder(t, ln, func() (net.Conn, error) { return dialTCP(reg.Addr) })
+	// The SSH bridge: 127.0.0.1:<free port> here ends at the guest's sshd.
+	tcp, port, err := listenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sshPort = port
+	h.sshFwd = newForwarder(t, tcp, func() (net.Conn, error) { return dialUnix(filepath.Join(h.sockGuest, "ssh.sock")) })
+
+	// What the install media does: pull, by the same code the guest's bootc
+	// runs, so the first status document is made like every later one.
+	start := time.Now()
+	out := h.hostBackend(t, `d=$(reg_top_digest "$REF") && d=$(reg_platform_digest "$d" "$ARCH") && reg_image_status "$REF" "$d"`)
+	var img harness.ImageStatus
+	if err := json.Unmarshal([]byte(out), &img); err != nil {
+		t.Fatalf("the pulled image's status %q: %v", out, err)
+	}
+	doc := harness.BootcHost(&img)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(h.StateDir(), "bootc", "status.json"), string(b), 0o644)
+
+	d := h.deploy(t, img.ImageDigest)
+	copyTree(t, filepath.Join(d.root, "etc"), d.etc)
+	copyTree(t, filepath.Join(d.root, "var"), h.VarDir)
+	h.customize(t, d)
+	h.booted = d
+	t.Logf("installed %s (%s) in %s", ref, img.ImageDigest, time.Since(start).Round(100*time.Millisecond))
+	return h
+}
+
+// hostBackend runs a snippet with the bootc double's registry functions (the
+// skopeo backend, pulling) on the test machine: the install's pull.
+func (h *Host) hostBackend(t testing.TB, snippet string) string {
+	t.Helper()
+	script := fmt.Sprintf("set -euo pipefail\nDOUBLES_REGISTRY=skopeo\nsource %q\n%s\n",
+		harness.Path("test", "doubles", "lib", "registry.sh"), snippet)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	// skopeo 1.9 reads no CONTAINERS_REGISTRIES_CONF: a wrapper first on PATH
+	// passes the plain-HTTP registry configuration as its global flag.
+	bin := filepath.Join(h.Dir, "install-bin")
+	skopeoBin, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(bin, "skopeo"), fmt.Sprintf("#!/bin/sh\nexec %q --registries-conf=%q \"$@\"\n", skopeoBin, h.regConf), 0o755)
+	cmd.Env = append(os.Environ(),
+		"DOUBLES_STATE="+h.StateDir(), "DOUBLES_SIM_PULL=1", "DOUBLES_SIM_STORE="+filepath.Join(h.Sysroot, storeRel),
+		"PATH="+bin+":"+os.Getenv("PATH"), "REF="+h.Ref, "ARCH="+h.Arch)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("pulling %s: %v\n%s", h.Ref, err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// registriesConf lets skopeo use the test registry over plain HTTP: the
+// configuration an operator writes to /etc/containers/registries.conf for an
+// insecure mirror (containers-registries.conf(5)).
+func registriesConf(addr string) string {
+	return fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", addr)
+}
+
+// deploy makes a deployment of the pulled image digest: its filesystem from
+// the OCI layout in /sysroot (imported into podman's storage to unpack it),
+// with empty mount points for the rig's bind mounts. Its /etc is made by the
+// caller (install: the image's; finalization: the merge).
+func (h *Host) deploy(t testing.TB, digest string) *deployment {
+	t.Helper()
+	hex := strings.TrimPrefix(digest, "sha256:")
+	h.deploys++
+	dir := filepath.Join(h.Dir, "deploy", strconv.Itoa(h.deploys))
+	d := &deployment{digest: digest, dir: dir, root: filepath.Join(dir, "root"), etc: filepath.Join(dir, "etc"),
+		image: deployImageRepo + ":" + hex}
+	mkdir(t, dir)
+	start := time.Now()
+	run(t, 5*time.Minute, "skopeo", "--insecure-policy", "copy", "--quiet",
+		"oci:"+filepath.Join(h.Sysroot, storeRel)+":"+hex, "containers-storage:"+d.image)
+	t.Cleanup(func() { harness.RemoveImage(t, d.image) })
+	mnt := strings.TrimSpace(run(t, time.Minute, "podman", "image", "mount", d.image))
+	copyTree(t, mnt, d.root)
+	run(t, time.Minute, "podman", "image", "unmount", d.image)
+	// Mount points for what the rig lends the guest (see skopeoBinds).
+	for _, b := range h.skopeoBinds(t, d.root) {
+		p := filepath.Join(d.root, b.guest)
+		mkdir(t, filepath.Dir(p))
+		writeFile(t, p, "", 0o644)
+	}
+	t.Logf("deployed %s in %s", digest, time.Since(start).Round(100*time.Millisecond))
+	return d
+}
+
+// customize is what install-time configuration adds: the admin user with a
+// key (config.toml's [[customizations.user]], made on the Debian stand-in as
+// bootc-image-builder makes it on Fedora: home in /var/home, group wheel), and
+// the registry configuration an operator gives hosts of a plain-HTTP
+// registry. Both are local /etc content, which every later merge carries.
+func (h *Host) customize(t *testing.T, d *deployment) {
+	t.Helper()
+	h.key = filepath.Join(h.Dir, "id_ed25519")
+	h.known = filepath.Join(h.Dir, "known_hosts")
+	run(t, time.Minute, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "simhost", "-f", h.key)
+	pub, err := os.ReadFile(h.key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const uid = 1000
+	wheel := groupID(t, d.etc, "wheel")
+	if wheel < 0 {
+		wheel = freeGID(t, d.etc)
+		appendLine(t, filepath.Join(d.etc, "group"), fmt.Sprintf("wheel:x:%d:%s", wheel, AdminUser))
+		appendLine(t, filepath.Join(d.etc, "gshadow"), "wheel:!::"+AdminUser)
+	} else {
+		t.Fatalf("the image has a wheel group already; adding %s to it is not done here", AdminUser)
+	}
+	appendLine(t, filepath.Join(d.etc, "group"), fmt.Sprintf("%s:x:%d:", AdminUser, uid))
+	appendLine(t, filepath.Join(d.etc, "gshadow"), AdminUser+":!::")
+	appendLine(t, filepath.Join(d.etc, "passwd"), fmt.Sprintf("%s:x:%d:%d::/var/home/%s:/bin/bash", AdminUser, uid, uid, AdminUser))
+	appendLine(t, filepath.Join(d.etc, "shadow"), AdminUser+":*:20000:0:99999:7:::")
+	ssh := filepath.Join(h.VarDir, "home", AdminUser, ".ssh")
+	mkdir(t, ssh)
+	writeFile(t, filepath.Join(ssh, "authorized_keys"), string(pub), 0o600)
+	for _, p := range []string{filepath.Join(h.VarDir, "home", AdminUser), ssh, filepath.Join(ssh, "authorized_keys")} {
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(ssh, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, filepath.Join(d.etc, "containers"))
+	writeFile(t, filepath.Join(d.etc, "containers", "registries.conf"), registriesConf(h.reg.Addr), 0o644)
+}
+
+// bind is one bind mount into the guest.
+type bind struct{ host, guest string }
+
+// skopeoBinds lends the guest the test machine's skopeo, and the libraries it
+// needs that the image lacks, when the image has no skopeo of its own: every
+// bootc base carries it (bootc's image proxy), the Debian stand-in does not.
+func (h *Host) skopeoBinds(t testing.TB, root string) []bind {
+	t.Helper()
+	if _, err := os.Lstat(filepath.Join(root, "usr", "bin", "skopeo")); err == nil && !isEmpty(filepath.Join(root, "usr", "bin", "skopeo")) {
+		return nil
+	}
+	bin, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds := []bind{{bin, "/usr/bin/skopeo"}}
+	out := run(t, time.Minute, "ldd", bin)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "=>" || !strings.HasPrefix(f[2], "/") {
+			continue
+		}
+		soname, path := f[0], f[2]
+		guestPath := "/usr" + strings.TrimPrefix(filepath.Dir(path), "/usr") + "/" + soname
+		if _, err := os.Lstat(filepath.Join(root, guestPath)); err == nil && !isEmpty(filepath.Join(root, guestPath)) {
+			continue
+		}
+		resolved, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		binds = append(binds, bind{resolved, guestPath})
+	}
+	return binds
+}
+
+func isEmpty(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == 0
+}
+
+func guestFile(name string) string { return harness.Path("test", "simhost", "guest", name) }
+
+// guest is one run of systemd-nspawn: one boot.
+type guest struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	report  string
+	console string
+	started time.Time
+}
+
+// Boot boots the booted deployment and waits until it is up (multi-user.target
+// reached, sshd answering through the bridge).
+func (h *Host) Boot(t testing.TB) {
+	t.Helper()
+	if h.guest != nil {
+		t.Fatal("Boot: the host is running")
+	}
+	h.boots++
+	d := h.booted
+	bootDir := filepath.Join(h.Dir, "boot", strconv.Itoa(h.boots))
+	units := filepath.Join(bootDir, "units")
+	report := filepath.Join(bootDir, "report")
+	for _, dir := range []string{units, report, filepath.Join(units, "multi-user.target.wants"), filepath.Join(units, "sockets.target.wants")} {
+		mkdir(t, dir)
+	}
+	h.writeUnits(t, units)
+	marker := filepath.Join(bootDir, "ostree-booted")
+	writeFile(t, marker, "", 0o644)
+	_ = os.Remove(filepath.Join(h.sockGuest, "ssh.sock"))
+
+	args := []string{
+		"--quiet", "--boot", "--register=no", "--keep-unit",
+		"--directory=" + d.root, "--machine=testboot-simhost",
+		// bootc's layout: the image read-only, /etc per deployment, one /var,
+		// the physical root at /sysroot.
+		"--read-only", "--bind=" + d.etc + ":/etc", "--bind=" + h.VarDir + ":/var", "--bind=" + h.Sysroot + ":/sysroot",
+		"--private-network",
+		// What the boot loader and initramfs give an ostree boot.
+		"--bind-ro=" + marker + ":/run/ostree-booted",
+		// bootc: the double, its libraries, the skopeo backend.
+		"--bind-ro=" + guestFile("bootc") + ":/usr/bin/bootc",
+		"--bind-ro=" + harness.Path("test", "doubles", "bin", "bootc") + ":" + guestDoublesDir + "/bin/bootc",
+		"--bind-ro=" + harness.Path("test", "doubles", "lib", "double.sh") + ":" + guestDoublesDir + "/lib/double.sh",
+		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry.sh") + ":" + guestDoublesDir + "/lib/registry.sh",
+		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry-skopeo.sh") + ":" + guestDoublesDir + "/lib/registry-skopeo.sh",
+		// The rig's units, bridges and report.
+		"--bind-ro=" + units + ":/run/systemd/system",
+		"--bind=" + h.sockGuest + ":" + guestSockGuest,
+		"--bind=" + h.sockHost + ":" + guestSockHost,
+		"--bind=" + report + ":" + guestReportDir,
+	}
+	for _, b := range h.skopeoBinds(t, d.root) {
+		args = append(args, "--bind-ro="+b.host+":"+b.guest)
+	}
+	console := filepath.Join(bootDir, "console.log")
+	f, err := os.Create(console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("systemd-nspawn", args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "TERM=dumb")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	g := &guest{cmd: cmd, exited: make(chan struct{}), report: report, console: console, started: time.Now()}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("systemd-nspawn: %v", err)
+	}
+	go func() { g.waitErr = cmd.Wait(); f.Close(); close(g.exited) }()
+	h.guest = g
+	h.consoles = append(h.consoles, console)
+	h.waitUp(t, 2*time.Minute)
+	t.Logf("boot %d: %s up in %.1fs", h.boots, d.digest, time.Since(g.started).Seconds())
+}
+
+// waitUp waits for the guest's ready marker (after multi-user.target).
+func (h *Host) waitUp(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	g := h.guest
+	deadline := time.After(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.exited:
+			h.guest = nil
+			t.Fatalf("the guest stopped during boot %d (%v)\n%s", h.boots, g.waitErr, harness.Tail(readFile(g.console), 40))
+		case <-deadline:
+			t.Fatalf("boot %d: not up within %s\n%s", h.boots, timeout, harness.Tail(readFile(g.console), 40))
+		case <-tick.C:
+			if _, err := os.Stat(filepath.Join(g.report, "ready")); err == nil {
+				return
+			}
+		}
+	}
+}
+
+// AwaitReboot waits for the guest to reboot (nspawn exits with 133), plays
+// the boot loader, and boots what comes next. It fails when the guest powers
+// off, crashes or does not reboot in time.
+func (h *Host) AwaitReboot(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	g := h.guest
+	if g == nil {
+		t.Fatal("AwaitReboot: the host is not running")
+	}
+	select {
+	case <-g.exited:
+	case <-time.After(timeout):
+		t.Fatalf("the guest did not reboot within %s\n%s", timeout, harness.Tail(readFile(g.console), 30))
+	}
+	h.guest = nil
+	var ee *exec.ExitError
+	if !errors.As(g.waitErr, &ee) || ee.ExitCode() != rebootExitCode {
+		t.Fatalf("the guest ended with %v, not a reboot (exit %d)\n%s", g.waitErr, rebootExitCode, harness.Tail(readFile(g.console), 30))
+	}
+	h.finalize(t)
+	h.Boot(t)
+}
+
+// finalize is the shutdown and boot-loader half of a reboot: ostree-finalize-
+// staged.service writes a staged deployment that is not locked (its /etc
+// merged) and the boot order; then the boot loader picks the first entry.
+// The deployments move by the rules of test/doubles/lib/host.sh `host_reboot`,
+// run on the status document; the rig moves its directories the same way and
+// checks that both agree.
+func (h *Host) finalize(t testing.TB) {
+	t.Helper()
+	var doc harness.Host
+	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
+	s := doc.Status
+	old := h.rollback
+	switch {
+	case s.RollbackQueued && s.Rollback != nil:
+		// bootc-dev/bootc crates/lib/src/deploy.rs `rollback` wrote the
+		// rollback deployment first in the boot order.
+		if h.rollback == nil {
+			t.Fatal("a rollback is queued but the rig has no rollback deployment")
+		}
+		h.booted, h.rollback = h.rollback, h.booted
+		old = nil
+	case s.Staged != nil && !s.Staged.DownloadOnly && s.Staged.Image != nil:
+		// ostree-finalize-staged: the new deployment's /etc is the merge of
+		// the booted one's local changes onto the new image's defaults.
+		d := h.deploy(t, s.Staged.Image.ImageDigest)
+		if err := mergeEtc(filepath.Join(h.booted.root, "etc"), h.booted.etc, filepath.Join(d.root, "etc"), d.etc); err != nil {
+			t.Fatalf("merging /etc into the new deployment: %v", err)
+		}
+		h.booted, h.rollback = d, h.booted
+	default:
+		// Nothing staged, or staged download-only: ostree leaves a locked
+		// deployment unfinalized, and it is gone after the boot.
+		old = nil
+	}
+	if old != nil && old != h.booted && old != h.rollback {
+		// ostree keeps two deployments: the one that fell off is removed.
+		if err := os.RemoveAll(old.dir); err != nil {
+			t.Errorf("removing deployment %s: %v", old.dir, err)
+		}
+	}
+	cmd := exec.Command("bash", "-c", fmt.Sprintf("set -euo pipefail; source %q; host_reboot", harness.Path("test", "doubles", "lib", "host.sh")))
+	cmd.Env = append(os.Environ(), "DOUBLES_STATE="+h.StateDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("host_reboot: %v: %s", err, out)
+	}
+	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
+	if got := doc.Status.Booted.Image.ImageDigest; got != h.booted.digest {
+		t.Fatalf("after the reboot the status document boots %s, the rig %s", got, h.booted.digest)
+	}
+}
+
+// Stop powers the guest off (SIGTERM to nspawn: an orderly shutdown), then
+// kills it when it does not stop.
+func (h *Host) stop(t testing.TB) {
+	g := h.guest
+	if g == nil {
+		return
+	}
+	h.guest = nil
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+		return
+	case <-time.After(15 * time.Second):
+	}
+	_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+	for _, pid := range childrenOf(g.cmd.Process.Pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	<-g.exited
+	t.Logf("killed systemd-nspawn %d after it ignored SIGTERM for 15s", g.cmd.Process.Pid)
+}
+
+// Console is the console of the current (or last) boot.
+func (h *Host) Console() string {
+	if len(h.consoles) == 0 {
+		return ""
+	}
+	return readFile(h.consoles[len(h.consoles)-1])
+}
+
+// BytesPulled is how many bytes the registry has sent to the guest (and the
+// install) so far.
+func (h *Host) BytesPulled() int64 { return h.regFwd.received.Load() }
+
+// SetRegistryDelay makes every new connection to the registry wait d first:
+// a slow link, so a download takes long enough to meet a second operator.
+func (h *Host) SetRegistryDelay(d time.Duration) { h.regFwd.delay.Store(int64(d)) }
+
+// SetRegistryReachable cuts or restores the guest's way to the registry: cut,
+// every connection is closed as soon as it is accepted.
+func (h *Host) SetRegistryReachable(ok bool) { h.regFwd.down.Store(!ok) }
+
+// writeUnits writes the guest's runtime units: the bridges, the ready marker,
+// and cloud-init masked (no EC2 metadata service here).
+func (h *Host) writeUnits(t testing.TB, dir string) {
+	t.Helper()
+	_, port, _ := strings.Cut(h.reg.Addr, ":")
+	proxyd := "/usr/lib/systemd/systemd-socket-proxyd"
+	files := map[string]string{
+		"testboot-sim-ssh.socket": fmt.Sprintf(`[Unit]
+Description=Simulated host: SSH from the test machine
+
+[Socket]
+ListenStream=%s/ssh.sock
+SocketMode=0600
+`, guestSockGuest),
+		"testboot-sim-ssh.service": fmt.Sprintf(`[Unit]
+Description=Simulated host: SSH from the test machine to sshd
+After=ssh.service
+
+[Service]
+ExecStart=%s 127.0.0.1:22
+`, proxyd),
+		"testboot-sim-registry.socket": fmt.Sprintf(`[Unit]
+Description=Simulated host: the registry on 127.0.0.1:%[1]s
+
+[Socket]
+ListenStream=127.0.0.1:%[1]s
+FreeBind=yes
+`, port),
+		"testboot-sim-registry.service": fmt.Sprintf(`[Unit]
+Description=Simulated host: the registry, through the test machine
+
+[Service]
+ExecStart=%s %s/registry.sock
+`, proxyd, guestSockHost),
+		"testboot-sim-ready.service": fmt.Sprintf(`[Unit]
+Description=Simulated host: tell the rig the boot is up
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id >%[1]s/.ready && mv %[1]s/.ready %[1]s/ready'
+`, guestReportDir),
+	}
+	for name, content := range files {
+		writeFile(t, filepath.Join(dir, name), content, 0o644)
+	}
+	for _, s := range []string{"testboot-sim-ssh.socket", "testboot-sim-registry.socket"} {
+		symlink(t, "../"+s, filepath.Join(dir, "sockets.target.wants", s))
+	}
+	symlink(t, "../testboot-sim-ready.service", filepath.Join(dir, "multi-user.target.wants", "testboot-sim-ready.service"))
+	for _, u := range []string{"cloud-init-local.service", "cloud-init.service", "cloud-config.service", "cloud-final.service"} {
+		symlink(t, "/dev/null", filepath.Join(dir, u))
+	}
+}
