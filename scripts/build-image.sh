@@ -23,6 +23,9 @@
 #   BASE_IMAGE         base image; empty means the default pinned in the Containerfile
 #   OUTPUT             build output directory holding bin/<app> (default output)
 #   TARGETARCH         architecture of the binaries and so of the image (amd64, arm64)
+#   SIGNED_REPO        repository whose updates hosts accept only with our signature
+#                      (/etc/containers/policy.json in the image); default IMAGE, the
+#                      repository the image is pushed to. Part of the image's content.
 #
 # Tags IMAGE:VERSION and IMAGE:latest and prints IMAGE:VERSION on stdout.
 # Exit status: 0 built, 1 build failed or a prerequisite is missing, 2 usage error.
@@ -51,11 +54,14 @@ epoch=${SOURCE_DATE_EPOCH:-}
 source_url=${SOURCE_URL:-}
 base_image=${BASE_IMAGE:-}
 output=${OUTPUT:-output}
+signed_repo=${SIGNED_REPO:-$image}
 
 # --- Validate everything before touching anything --------------------------------
 [[ -n $image ]] || usage_error "IMAGE is not set (run through 'make build')"
 is_repo_name "$image" ||
   usage_error "IMAGE '$image' is not a repository name (REGISTRY/PATH, lowercase, no tag or digest)"
+is_repo_name "$signed_repo" ||
+  usage_error "SIGNED_REPO '$signed_repo' is not a repository name (REGISTRY/PATH, lowercase, no tag or digest)"
 [[ -n $version ]] || usage_error "VERSION is not set (run through 'make build')"
 is_tag "$version" ||
   usage_error "VERSION '$version' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
@@ -105,7 +111,7 @@ args=(
   --build-arg "CREATED=$created"
   --build-arg "SOURCE=$source_url"
   # The repository the image's signature policy protects (configs/signing-policy.sh).
-  --build-arg "IMAGE=$image"
+  --build-arg "IMAGE=$signed_repo"
   --tag "$image:$version"
   --tag "$image:latest"
 )

@@ -19,6 +19,7 @@ SUITES=(
   "actionlint|go|install Go 1.24+ (actionlint comes through the module proxy)|test/suites/actionlint.sh"
   "configs|go nginx sshd systemd-analyze|apt-get install nginx openssh-server systemd|test/suites/go-integration.sh ./configs/..."
   "ops|go jq flock|apt-get install jq util-linux|test/suites/go-integration.sh ./ops/..."
+  "fleet|go jq flock|apt-get install jq util-linux|test/suites/go-integration.sh ./fleet/..."
   "verify|go jq curl|apt-get install jq curl|test/suites/go-integration.sh ./verify/..."
   "workflows|go podman skopeo docker-registry|apt-get install podman skopeo docker-registry (run as root)|test/suites/go-integration.sh ./workflows/..."
   "docs|go bash|install Go 1.24+|test/suites/go-integration.sh ./docs/..."

@@ -391,7 +391,9 @@ func IsMutating(c Call) bool {
 				continue
 			}
 			for _, verb := range []string{"create-", "delete-", "deregister-", "register-", "import-",
-				"modify-", "put-", "run-instances", "terminate-", "copy-", "cp", "mv", "rm", "sync"} {
+				"modify-", "put-", "run-instances", "terminate-", "copy-", "cp", "mv", "rm", "sync",
+				// SSM: a command runs on instances; documents change what they run.
+				"send-command", "cancel-command", "update-document", "update-document-default-version"} {
 				if a == verb || (strings.HasSuffix(verb, "-") && strings.HasPrefix(a, verb)) {
 					return true
 				}

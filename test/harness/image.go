@@ -98,6 +98,11 @@ type BuildOptions struct {
 	Modify func(dir string) error
 	// NoCache rebuilds every layer (podman build --no-cache).
 	NoCache bool
+	// SignedRepo is SIGNED_REPO, the repository the image's signature policy protects.
+	// Default TestImageRepo for every build (not Image), so that images built under
+	// different names compare layer by layer; set it to the name a test pushes to when
+	// the policy matters.
+	SignedRepo string
 	// Keep leaves the image in podman's storage after the test.
 	Keep bool
 }
@@ -202,7 +207,13 @@ func buildOnce(t testing.TB, opts BuildOptions) (Image, error) {
 		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(opts.SourceDateEpoch, 10),
 	}
 	cmd := exec.Command("make", args...)
-	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
+	// Every test build protects one repository in its signature policy, whatever name it
+	// is tagged under, so builds under different names are comparable layer by layer.
+	signed := opts.SignedRepo
+	if signed == "" {
+		signed = TestImageRepo
+	}
+	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1", "SIGNED_REPO="+signed)
 	if opts.NoCache {
 		cmd.Env = append(cmd.Env, "NO_CACHE=1")
 	}

@@ -29,6 +29,7 @@ var makeVars = []string{
 	"BASE_IMAGE", "GO", "TARGETARCH", "OUTPUT", "AWS_REGION", "AWS_BUCKET", "AMI_NAME", "AMI_IMAGE",
 	"HOST", "VERIFY_ARGS", "YES", "EXTRA_TAGS", "TLS_VERIFY", "NO_CACHE", "ROOTLESS_OK",
 	"BOOT_BASE_IMAGE", "BENCH_QUICK", "CI", "BIB_IMAGE", "SSH_OPTS", "SIGNING_KEY_DIR", "ROTATE",
+	"FLEET_TAG", "FLEET_ASG", "FLEET_DIGEST", "FLEET_WAVES", "FLEET_MAX_ERRORS", "FLEET_TIMEOUT", "SSM_DOCUMENT", "DRY_RUN",
 }
 
 // injections: values that run `touch marker` if a shell or make evaluates them,
@@ -91,7 +92,7 @@ func makeTree(t *testing.T) string {
 		"apps/demo/main.go": "package main\n\nfunc main() {}\n",
 	}
 	for _, s := range []string{"scripts/create-ami.sh", "scripts/build-image.sh", "scripts/push-image.sh",
-		"scripts/on-host.sh", "scripts/signing-keys.sh", "test/run-suites.sh", "test/bench/run.sh"} {
+		"scripts/on-host.sh", "scripts/signing-keys.sh", "scripts/fleet.sh", "test/run-suites.sh", "test/bench/run.sh"} {
 		files[s] = stub
 	}
 	for name, content := range files {
@@ -250,6 +251,28 @@ func rejectRotate(name, value string) (string, bool) {
 	return "", false
 }
 
+// fleetSelect: the selection flags the fleet targets give scripts/fleet.sh.
+func fleetSelect(v map[string]string) []string {
+	a := []string{"--region", v["AWS_REGION"]}
+	if v["FLEET_TAG"] != "" {
+		a = append(a, "--tag", v["FLEET_TAG"])
+	}
+	if v["FLEET_ASG"] != "" {
+		a = append(a, "--asg", v["FLEET_ASG"])
+	}
+	if v["SSM_DOCUMENT"] != "" {
+		a = append(a, "--document", v["SSM_DOCUMENT"])
+	}
+	return a
+}
+
+func rejectFleet(name, value string) (string, bool) {
+	if name == "DRY_RUN" && value != "" && value != "0" && value != "1" {
+		return "DRY_RUN must be 1", true
+	}
+	return rejectYes(name, value)
+}
+
 func cat(parts ...[]string) []string {
 	out := []string{}
 	for _, p := range parts {
@@ -313,6 +336,32 @@ var forwardCases = []forwardCase{
 		}},
 	{target: "os-rollback", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"rollback-os.sh"}, yesArgs(v)) }},
+	{target: "fleet-upgrade", vars: []string{"FLEET_TAG", "FLEET_ASG", "FLEET_DIGEST", "FLEET_WAVES", "FLEET_MAX_ERRORS",
+		"FLEET_TIMEOUT", "SSM_DOCUMENT", "AWS_REGION", "DRY_RUN", "YES"}, script: "fleet.sh",
+		reject: rejectFleet, extra: []string{"1", "0", "Env=prod", "1,10%,rest"},
+		args: func(v map[string]string) []string {
+			a := cat([]string{"upgrade"}, fleetSelect(v))
+			if v["DRY_RUN"] == "1" {
+				a = append(a, "--dry-run")
+			}
+			for _, f := range []struct{ name, flag string }{{"FLEET_DIGEST", "--digest"}, {"FLEET_WAVES", "--waves"},
+				{"FLEET_MAX_ERRORS", "--max-errors"}, {"FLEET_TIMEOUT", "--timeout"}} {
+				if v[f.name] != "" {
+					a = append(a, f.flag, v[f.name])
+				}
+			}
+			return cat(a, yesArgs(v))
+		}},
+	{target: "fleet-status", vars: []string{"FLEET_TAG", "FLEET_ASG", "SSM_DOCUMENT", "AWS_REGION"}, script: "fleet.sh",
+		args: func(v map[string]string) []string { return cat([]string{"status"}, fleetSelect(v)) }},
+	{target: "ssm-document", vars: []string{"SSM_DOCUMENT", "AWS_REGION"}, script: "fleet.sh",
+		args: func(v map[string]string) []string {
+			a := []string{"document", "--region", v["AWS_REGION"]}
+			if v["SSM_DOCUMENT"] != "" {
+				a = append(a, "--document", v["SSM_DOCUMENT"])
+			}
+			return a
+		}},
 	{target: "boot-test", vars: []string{"BOOT_BASE_IMAGE", "CI"}, script: "run-suites.sh",
 		args: func(map[string]string) []string { return []string{"boot"} }, env: []string{"BOOT_BASE_IMAGE", "CI"}},
 	{target: "bench", vars: []string{"BENCH_QUICK"}, script: "run.sh",
@@ -355,6 +404,8 @@ func baseline(t *testing.T, tree string) map[string]string {
 		"BASE_IMAGE": "", "GO": goStub(t, tree, "plain"), "TARGETARCH": "amd64", "OUTPUT": "out",
 		"AWS_REGION": "us-east-1", "AWS_BUCKET": "images", "AMI_NAME": "os-v1", "AMI_IMAGE": "ghcr.io/example/os:latest",
 		"HOST": "", "VERIFY_ARGS": "", "YES": "", "SIGNING_KEY_DIR": "", "ROTATE": "",
+		"FLEET_TAG": "Env=prod", "FLEET_ASG": "", "FLEET_DIGEST": "", "FLEET_WAVES": "", "FLEET_MAX_ERRORS": "",
+		"FLEET_TIMEOUT": "", "SSM_DOCUMENT": "", "DRY_RUN": "",
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 func buildWithKeys(t *testing.T, repo, version string, keys ...Key) (harness.Image, string) {
 	t.Helper()
 	img := harness.BuildImage(t, harness.BuildOptions{
-		Image:   repo,
-		Version: version,
+		Image:      repo,
+		SignedRepo: repo,
+		Version:    version,
 		Modify: func(dir string) error {
 			if err := os.RemoveAll(filepath.Join(dir, "keys")); err != nil {
 				return err

@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,6 +148,13 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
 	if err := json.Unmarshal([]byte(out), &img); err != nil {
 		t.Fatalf("the pulled image's status %q: %v", out, err)
 	}
+	d := h.deploy(t, img.ImageDigest)
+	// bootc install reads enforce-container-sigpolicy from the image's
+	// /usr/lib/bootc/install/*.toml (bootc-dev/bootc crates/lib/src/install.rs
+	// `prepare_install`): the host's origin then requires signatures.
+	if installEnforcesSigpolicy(t, d.root) {
+		img.Image.Signature = "containerPolicy"
+	}
 	doc := harness.BootcHost(&img)
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -154,7 +162,6 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
 	}
 	writeFile(t, filepath.Join(h.StateDir(), "bootc", "status.json"), string(b), 0o644)
 
-	d := h.deploy(t, img.ImageDigest)
 	copyTree(t, filepath.Join(d.root, "etc"), d.etc)
 	copyTree(t, filepath.Join(d.root, "var"), h.VarDir)
 	h.customize(t, d)
@@ -524,6 +531,20 @@ func (h *Host) SetRegistryDelay(d time.Duration) { h.regFwd.delay.Store(int64(d)
 // SetRegistryReachable cuts or restores the guest's way to the registry: cut,
 // every connection is closed as soon as it is accepted.
 func (h *Host) SetRegistryReachable(ok bool) { h.regFwd.down.Store(!ok) }
+
+// installEnforcesSigpolicy reports whether an install config of the image turns on
+// enforce-container-sigpolicy.
+func installEnforcesSigpolicy(t testing.TB, root string) bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root, "usr", "lib", "bootc", "install", "*.toml"))
+	on := regexp.MustCompile(`(?m)^\s*enforce-container-sigpolicy\s*=\s*true\s*$`)
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && on.Match(b) {
+			return true
+		}
+	}
+	return false
+}
 
 // writeUnits writes the guest's runtime units: the bridges, the ready marker,
 // and cloud-init masked (no EC2 metadata service here).

@@ -45,8 +45,8 @@ func newFixture(t *testing.T) *fixture {
 // default that changes, and are built later (their build time is newer).
 func (f *fixture) build(t *testing.T, n int) harness.Image {
 	t.Helper()
-	opts := harness.BuildOptions{Image: f.repo, Version: "sim-v" + strconv.Itoa(n), SourceDateEpoch: f.base + int64(n)*100,
-		BaseImage: os.Getenv("BOOT_BASE_IMAGE")}
+	opts := harness.BuildOptions{Image: f.repo, SignedRepo: f.repo, Version: "sim-v" + strconv.Itoa(n),
+		SourceDateEpoch: f.base + int64(n)*100, BaseImage: os.Getenv("BOOT_BASE_IMAGE")}
 	if n > 1 {
 		opts.Modify = func(dir string) error {
 			p := filepath.Join(dir, "configs", "nginx.conf")
