@@ -18,7 +18,7 @@ MAKEFLAGS += --no-builtin-rules
 
 # The variables the recipes below hand to scripts (exported further down).
 USER_VARS := REGISTRY IMAGE_NAME IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE \
-	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES SIGNING_KEY_DIR ROTATE FLEET_TAG FLEET_ASG FLEET_DIGEST FLEET_WAVES FLEET_MAX_ERRORS FLEET_TIMEOUT SSM_DOCUMENT DRY_RUN
+	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES SIGNING_KEY_DIR ROTATE FLEET_TAG FLEET_ASG FLEET_DIGEST FLEET_WAVES FLEET_MAX_ERRORS FLEET_TIMEOUT SSM_DOCUMENT DRY_RUN RUN_PORT RUN_MODE RUN_CMD RESET
 
 # Make reads a command-line or environment value as make syntax: `$(shell ...)` in
 # it would run when the value is used or exported. Keep such values literal: every
@@ -99,7 +99,7 @@ help: ## List the targets (default)
 		$(foreach f,$(MAKEFILE_LIST),$(call shq,$(f)))
 	@echo
 	@echo "Variables (override with VAR=value): REGISTRY IMAGE VERSION BASE_IMAGE TARGETARCH"
-	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK"
+	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK RUN_PORT RUN_MODE RUN_CMD RESET"
 	@echo $(call shq,Apps found under apps/: $(APPS))
 
 # --- Build --------------------------------------------------------------------
@@ -117,8 +117,8 @@ $(APP_TARGETS): app-%:
 		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o "$$out" .
 
 .PHONY: build
-build: apps ## Build the bootc OS image with podman (make apps + podman build)
-	scripts/build-image.sh
+build: apps ## Build the bootc OS image with podman (make apps + podman build); BASE_IMAGE=standin: offline, on the Debian stand-in
+	$(STANDIN_BASE); scripts/build-image.sh
 
 .PHONY: push
 push: ## Push $(IMAGE):$(VERSION) and :latest; writes the digest to output/digest
@@ -242,7 +242,54 @@ ssm-document: ## Create or update the SSM document ssm/bootc-testboot-os.yaml in
 	fleet=(--region "$$AWS_REGION"); [[ -z $$SSM_DOCUMENT ]] || fleet+=(--document "$$SSM_DOCUMENT"); \
 	scripts/fleet.sh document "$${fleet[@]}"
 
+# --- Run the image on this machine (scripts/run-local.sh) ------------------------
+# The 127.0.0.1 port make run forwards to the guest's nginx.
+RUN_PORT    ?= 8080
+# auto or nspawn: a systemd-nspawn container; vm: bcvk ephemeral run-ssh (KVM).
+RUN_MODE    ?=
+# make run-shell: a command line for the guest's bash instead of a login shell.
+RUN_CMD     ?=
+# 1: make run starts from a fresh /var and /etc (the first install again).
+RESET       ?=
+
+# BASE_IMAGE=standin (make build): the Debian stand-in the tests use, built or
+# reused by test/standin/build.sh, which prints its reference. Defined here and
+# used in the build recipe above (recipes expand variables when they run).
+STANDIN_BASE = if [[ $$BASE_IMAGE == standin ]]; then \
+	  echo "make: building on the local Debian stand-in base (no SELinux, no real bootc, Debian packages; for make run and tests)" >&2; \
+	  BASE_IMAGE=$$(test/standin/build.sh); export BASE_IMAGE; \
+	fi
+
+# Sets the array run to the state directory flag every run target passes.
+RUN_DIR = run=(--dir "$$OUTPUT/run")
+
+.PHONY: run
+run: ## Boot the built image here under systemd-nspawn and leave it running (RUN_PORT, RESET=1, RUN_MODE=vm)
+	$(RUN_DIR); \
+	case $$RESET in \
+	  "" | 0) ;; \
+	  1) run+=(--reset) ;; \
+	  *) printf 'make: RESET must be 1 (or empty), not %q\n' "$$RESET" >&2; exit 2 ;; \
+	esac; \
+	[[ -z $$RUN_PORT ]] || run+=(--port "$$RUN_PORT"); \
+	[[ -z $$RUN_MODE ]] || run+=(--mode "$$RUN_MODE"); \
+	scripts/run-local.sh start "$${run[@]}" --image "$$IMAGE:$$VERSION"
+
+.PHONY: run-shell
+run-shell: ## A root shell in the running image (RUN_CMD="systemctl status" runs one command)
+	$(RUN_DIR); [[ -z $$RUN_CMD ]] || run+=(--command "$$RUN_CMD"); \
+	scripts/run-local.sh shell "$${run[@]}"
+
+.PHONY: run-upgrade
+run-upgrade: ## Reboot the running image into $(IMAGE):$(VERSION) as bootc would: new /etc, same /var
+	$(RUN_DIR); scripts/run-local.sh upgrade "$${run[@]}" --image "$$IMAGE:$$VERSION"
+
+.PHONY: run-stop
+run-stop: ## Power the running image off cleanly
+	$(RUN_DIR); scripts/run-local.sh stop "$${run[@]}"
+
 # --- Housekeeping ---------------------------------------------------------------
 .PHONY: clean
-clean: ## Remove output/
+clean: ## Remove output/ (powers off a local `make run` guest first)
+	if [[ -e $$OUTPUT/run/runtime ]]; then scripts/run-local.sh stop --dir "$$OUTPUT/run"; fi; \
 	rm -rf -- "$$OUTPUT"

@@ -26,6 +26,7 @@ SUITES=(
   "image|go podman debootstrap skopeo|apt-get install podman debootstrap skopeo (run as root)|test/suites/go-integration.sh ./image/..."
   "boot|go podman debootstrap systemd-nspawn|apt-get install podman debootstrap systemd-container (run as root)|test/suites/go-integration.sh ./boot/..."
   "signing|go podman debootstrap docker-registry|apt-get install podman debootstrap docker-registry (run as root)|env CGO_ENABLED=0 test/suites/go-integration.sh ./signing/... -tags containers_image_openpgp"
+  "run|go podman debootstrap systemd-nspawn nsenter curl|apt-get install podman debootstrap systemd-container util-linux curl (run as root)|test/suites/go-integration.sh ./run/..."
   "simhost|go podman debootstrap skopeo systemd-nspawn docker-registry ssh ssh-keygen|apt-get install podman debootstrap skopeo systemd-container docker-registry openssh-client (run as root)|test/suites/go-integration.sh ./simhost/..."
   "bench-smoke|go podman debootstrap skopeo systemd-nspawn nginx wrk|apt-get install podman debootstrap skopeo systemd-container nginx wrk (run as root)|env BENCH_QUICK=1 test/bench/run.sh"
 )

@@ -155,7 +155,7 @@ func TestUpgradeRollback(t *testing.T) {
 			t.Fatal("the guest's init was never seen")
 		}
 		for _, pid := range b.guestPIDs {
-			if alive(pid) {
+			if harness.Alive(pid) {
 				t.Errorf("guest process %d still alive after the timeout", pid)
 			}
 		}

@@ -293,14 +293,14 @@ wait:
 			break wait
 		case <-timeout.C:
 			rigErr = fmt.Errorf("boot of %s: no power-off within %s; the guest was stopped", d.Image.Ref, opts.Timeout)
-			b.guestPIDs = childrenOf(cmd.Process.Pid)
+			b.guestPIDs = harness.ChildrenOf(cmd.Process.Pid)
 			stopGuest(t, cmd.Process.Pid)
 			waitErr = <-exited
 			reaped = true
 			break wait
 		case <-tick.C:
 			if b.guestPIDs == nil {
-				b.guestPIDs = childrenOf(cmd.Process.Pid)
+				b.guestPIDs = harness.ChildrenOf(cmd.Process.Pid)
 			}
 			if b.Verified == 0 {
 				if _, err := os.Stat(rcFile); err == nil {
@@ -416,59 +416,21 @@ StandardError=journal+console
 // for an orderly power-off; after a grace period the container's init (and so
 // its whole PID namespace) and nspawn are killed.
 func stopGuest(t testing.TB, pid int) {
-	if !alive(pid) {
+	if !harness.Alive(pid) {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	for i := 0; i < 100; i++ { // 10s
-		if !alive(pid) {
+		if !harness.Alive(pid) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, child := range childrenOf(pid) {
+	for _, child := range harness.ChildrenOf(pid) {
 		_ = syscall.Kill(child, syscall.SIGKILL) // a PID namespace's init takes the namespace with it
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	t.Logf("killed systemd-nspawn %d after it ignored SIGTERM for 10s", pid)
-}
-
-// alive: the process exists and is not a zombie waiting to be reaped.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
-}
-
-func childrenOf(pid int) []int {
-	var kids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			kids = append(kids, p)
-		}
-	}
-	return kids
 }
 
 // guestDiagnostics is what a failed boot shows: the tail of the console, the

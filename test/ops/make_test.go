@@ -30,6 +30,7 @@ var makeVars = []string{
 	"HOST", "VERIFY_ARGS", "YES", "EXTRA_TAGS", "TLS_VERIFY", "NO_CACHE", "ROOTLESS_OK",
 	"BOOT_BASE_IMAGE", "BENCH_QUICK", "CI", "BIB_IMAGE", "SSH_OPTS", "SIGNING_KEY_DIR", "ROTATE",
 	"FLEET_TAG", "FLEET_ASG", "FLEET_DIGEST", "FLEET_WAVES", "FLEET_MAX_ERRORS", "FLEET_TIMEOUT", "SSM_DOCUMENT", "DRY_RUN",
+	"RUN_PORT", "RUN_MODE", "RUN_CMD", "RESET",
 }
 
 // injections: values that run `touch marker` if a shell or make evaluates them,
@@ -70,6 +71,7 @@ for n in IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE TARGETAR
 done
 printf '%s\0' "${0##*/}" "$#" "$@" "${#vars[@]}" "${vars[@]}" >>"$STUB_LOG"
 if [[ ${0##*/} == go && $* == "env GOARCH" ]]; then echo amd64; fi
+if [[ $0 == *standin/build.sh ]]; then echo localhost/bootc-testboot-standin:stub; fi
 `
 
 type stubCall struct {
@@ -92,7 +94,8 @@ func makeTree(t *testing.T) string {
 		"apps/demo/main.go": "package main\n\nfunc main() {}\n",
 	}
 	for _, s := range []string{"scripts/create-ami.sh", "scripts/build-image.sh", "scripts/push-image.sh",
-		"scripts/on-host.sh", "scripts/signing-keys.sh", "scripts/fleet.sh", "test/run-suites.sh", "test/bench/run.sh"} {
+		"scripts/on-host.sh", "scripts/signing-keys.sh", "scripts/fleet.sh", "test/run-suites.sh", "test/bench/run.sh",
+		"scripts/run-local.sh", "test/standin/build.sh"} {
 		files[s] = stub
 	}
 	for name, content := range files {
@@ -273,6 +276,16 @@ func rejectFleet(name, value string) (string, bool) {
 	return rejectYes(name, value)
 }
 
+func rejectReset(name, value string) (string, bool) {
+	if name == "RESET" && value != "" && value != "0" && value != "1" {
+		return "RESET must be 1", true
+	}
+	return "", false
+}
+
+// runDir: the state directory flag every run target gives scripts/run-local.sh.
+func runDir(v map[string]string) []string { return []string{"--dir", v["OUTPUT"] + "/run"} }
+
 func cat(parts ...[]string) []string {
 	out := []string{}
 	for _, p := range parts {
@@ -364,6 +377,35 @@ var forwardCases = []forwardCase{
 		}},
 	{target: "boot-test", vars: []string{"BOOT_BASE_IMAGE", "CI"}, script: "run-suites.sh",
 		args: func(map[string]string) []string { return []string{"boot"} }, env: []string{"BOOT_BASE_IMAGE", "CI"}},
+	{target: "run", vars: []string{"IMAGE", "VERSION", "OUTPUT", "RUN_PORT", "RUN_MODE", "RESET"}, script: "run-local.sh",
+		reject: rejectReset, extra: []string{"1", "0", " 1", "18080", "vm"},
+		args: func(v map[string]string) []string {
+			a := cat([]string{"start"}, runDir(v))
+			if v["RESET"] == "1" {
+				a = append(a, "--reset")
+			}
+			if v["RUN_PORT"] != "" {
+				a = append(a, "--port", v["RUN_PORT"])
+			}
+			if v["RUN_MODE"] != "" {
+				a = append(a, "--mode", v["RUN_MODE"])
+			}
+			return append(a, "--image", v["IMAGE"]+":"+v["VERSION"])
+		}},
+	{target: "run-shell", vars: []string{"OUTPUT", "RUN_CMD"}, script: "run-local.sh", extra: []string{"systemctl status nginx"},
+		args: func(v map[string]string) []string {
+			a := cat([]string{"shell"}, runDir(v))
+			if v["RUN_CMD"] != "" {
+				a = append(a, "--command", v["RUN_CMD"])
+			}
+			return a
+		}},
+	{target: "run-upgrade", vars: []string{"IMAGE", "VERSION", "OUTPUT"}, script: "run-local.sh",
+		args: func(v map[string]string) []string {
+			return cat([]string{"upgrade"}, runDir(v), []string{"--image", v["IMAGE"] + ":" + v["VERSION"]})
+		}},
+	{target: "run-stop", vars: []string{"OUTPUT"}, script: "run-local.sh",
+		args: func(v map[string]string) []string { return cat([]string{"stop"}, runDir(v)) }},
 	{target: "bench", vars: []string{"BENCH_QUICK"}, script: "run.sh",
 		args: func(map[string]string) []string { return []string{} }, env: []string{"BENCH_QUICK"}},
 	{target: "signing-keys", vars: []string{"SIGNING_KEY_DIR", "ROTATE"}, script: "signing-keys.sh",
@@ -406,6 +448,7 @@ func baseline(t *testing.T, tree string) map[string]string {
 		"HOST": "", "VERIFY_ARGS": "", "YES": "", "SIGNING_KEY_DIR": "", "ROTATE": "",
 		"FLEET_TAG": "Env=prod", "FLEET_ASG": "", "FLEET_DIGEST": "", "FLEET_WAVES": "", "FLEET_MAX_ERRORS": "",
 		"FLEET_TIMEOUT": "", "SSM_DOCUMENT": "", "DRY_RUN": "",
+		"RUN_PORT": "", "RUN_MODE": "", "RUN_CMD": "", "RESET": "",
 	}
 }
 
@@ -680,5 +723,43 @@ func TestMakeDay2HostThroughOnHost(t *testing.T) {
 	ssh := harness.Find(d.Calls(t), "ssh", "--", "ec2-user@203.0.113.10")
 	if len(ssh) != 1 {
 		t.Errorf("want one ssh call to ec2-user@203.0.113.10:\n%s", harness.FormatCalls(d.Calls(t)))
+	}
+}
+
+// make build BASE_IMAGE=standin builds the stand-in base first and hands its
+// reference to build-image.sh; any other value reaches the script unchanged
+// (the build row of forwardCases).
+func TestMakeBuildOnStandin(t *testing.T) {
+	harness.Require(t, "make", "jq", "bash", "realpath")
+	tree := makeTree(t)
+	for _, onCommandLine := range []bool{true, false} {
+		vals := baseline(t, tree)
+		vals["BASE_IMAGE"] = "standin"
+		c := makeCheck{tree: tree, marker: filepath.Join(t.TempDir(), "pwned"), stubLog: filepath.Join(tree, "stub.log"),
+			target: "build", vals: vals, name: "BASE_IMAGE", value: "standin", onCommandLine: onCommandLine}
+		calls, r := c.run(t)
+		if r.code != 0 {
+			t.Fatalf("make build BASE_IMAGE=standin: exit %d\n%s", r.code, r.stderr)
+		}
+		var order []string
+		var build *stubCall
+		for i, call := range calls {
+			if call.Script == "go" {
+				continue
+			}
+			order = append(order, call.Script)
+			if call.Script == "build-image.sh" {
+				build = &calls[i]
+			}
+		}
+		if !reflect.DeepEqual(order, []string{"build.sh", "build-image.sh"}) {
+			t.Errorf("make build BASE_IMAGE=standin ran %q, want the stand-in's build.sh, then build-image.sh", order)
+		}
+		if build != nil && build.Env["BASE_IMAGE"] != "localhost/bootc-testboot-standin:stub" {
+			t.Errorf("build-image.sh got BASE_IMAGE=%q, want the reference test/standin/build.sh printed", build.Env["BASE_IMAGE"])
+		}
+		if !strings.Contains(r.stderr, "stand-in") {
+			t.Errorf("make build BASE_IMAGE=standin did not say it builds on the stand-in:\n%s", r.stderr)
+		}
 	}
 }

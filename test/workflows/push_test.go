@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,56 +16,8 @@ import (
 	"bootc-testboot/test/harness"
 )
 
-// registry is Debian's docker-registry (distribution) on a free loopback port,
-// storing into a temp dir; stopped when the test ends.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	addr := harness.FreeAddr(t)
-
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "storage"), addr)
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	cmd := exec.Command("docker-registry", "serve", config)
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logBuf.String())
-		}
-	})
-
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited early:\n%s", logBuf.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry on %s not ready: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// startRegistry is a real registry on loopback for this test (harness.StartDockerRegistry).
+func startRegistry(t *testing.T) string { return harness.StartDockerRegistry(t).Addr }
 
 // buildTinyImage builds FROM scratch + one file under name:tag; removed at cleanup.
 func buildTinyImage(t *testing.T, ref, content string) {
