@@ -72,6 +72,16 @@ esac
 require_cmd podman "apt-get install podman"
 src="$image:$version"
 podman image exists "$src" || die "local image '$src' not found (run 'make build' first)"
+# An image built on the local Debian stand-in (make build BASE_IMAGE=standin) has no
+# bootc and no real kernel: hosts that took it as an update would not boot it. It may
+# go to a registry on this machine (tests, make run), never to a real one.
+base=$(podman image inspect --format '{{ index .Labels "org.opencontainers.image.base.name" }}' "$src" 2>/dev/null || true)
+if [[ $base == localhost/bootc-testboot-standin:* ]]; then
+  case ${image%%/*} in
+    localhost | localhost:* | 127.0.0.1 | 127.0.0.1:* | '[::1]' | '[::1]:'*) ;;
+    *) die "$src is built on the local Debian stand-in ($base), not a bootc base: refusing to push it to ${image%%/*} (rebuild with the real BASE_IMAGE)" ;;
+  esac
+fi
 
 # --- Push ------------------------------------------------------------------------
 # The version tag first, then the others; duplicates are pushed once.

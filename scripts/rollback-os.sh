@@ -84,12 +84,16 @@ fi
 confirm "Roll back to $target and reboot now?" || die "not confirmed; nothing changed"
 
 if ver_ge "$v" "$MIN_ROLLBACK_APPLY"; then
+  # From here to the start of the unit a dropped SSH session must not stop us halfway
+  # (the digest recorded as bad but no rollback): hangups and closed pipes are ignored.
+  trap '' HUP PIPE
   # Recorded first: the detached unit reboots the machine.
   record_bad_digest "$booted" "$booted_version"
-  log "rolling back from $booted to $target: $kind reboot (unit $ROLLBACK_UNIT: bootc rollback --apply${soft:+ ${soft[*]}})"
   run_detached "$ROLLBACK_UNIT" bootc rollback --apply "${soft[@]}" ||
     die "could not start systemd unit $ROLLBACK_UNIT; nothing rolled back ($booted stays recorded as bad)"
+  log "rolling back from $booted to $target: $kind reboot (unit $ROLLBACK_UNIT: bootc rollback --apply${soft:+ ${soft[*]}})" || true
 else
+  trap '' HUP PIPE
   bootc rollback >&2 || die "bootc rollback failed (see the error above)"
   s=$(bootc_status)
   [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]] ||

@@ -380,11 +380,26 @@ do_apply() {
   mkdir -p "$dir" || die "cannot create $dir"
   printf '%s\n' "$staged" >"$dir/expected-digest" || die "cannot write $dir/expected-digest"
   if ver_ge "$v" "$MIN_DOWNLOAD_ONLY"; then
-    # Unlock here, where an error is visible and stops us; the detached unit only reboots.
-    bootc upgrade --from-downloaded >&2 || die "bootc upgrade --from-downloaded failed (see the error above)"
-    log "applying $staged: $kind reboot (unit $APPLY_UNIT: bootc upgrade --from-downloaded --apply${soft:+ ${soft[*]}})"
-    run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply "${soft[@]}" ||
+    # From the unlock to the start of the reboot unit nothing may stop us: an SSH
+    # session that drops in between would leave the download unlocked without a
+    # reboot, and any later reboot would apply it unplanned. So a hangup or a closed
+    # pipe is ignored, and bootc's output goes to a file (printed afterwards), not to
+    # the session. The unlock runs here, where an error is seen and stops us.
+    trap '' HUP PIPE
+    local out
+    out=$(mktemp) || die "cannot create a temporary file"
+    if ! bootc upgrade --from-downloaded >"$out" 2>&1; then
+      cat "$out" >&2 || true
+      rm -f "$out"
+      die "bootc upgrade --from-downloaded failed (see the error above)"
+    fi
+    if ! run_detached "$APPLY_UNIT" bootc upgrade --from-downloaded --apply "${soft[@]}"; then
+      rm -f "$out"
       die "could not start systemd unit $APPLY_UNIT; $staged is unlocked: the next reboot applies it"
+    fi
+    cat "$out" >&2 || true
+    rm -f "$out"
+    log "applying $staged: $kind reboot (unit $APPLY_UNIT: bootc upgrade --from-downloaded --apply${soft:+ ${soft[*]}})" || true
   else
     # Older bootc: a staged deployment is applied by any orderly reboot.
     log "applying $staged: rebooting (unit $APPLY_UNIT: systemctl reboot; bootc $v)"

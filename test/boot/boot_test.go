@@ -96,7 +96,7 @@ func TestUpgradeRollback(t *testing.T) {
 			if err := changeHello(dir); err != nil {
 				return err
 			}
-			return addExtraApp(dir)
+			return harness.AddExtraApp(dir)
 		})
 		b := host.Boot(t, host.Deploy(t, v3), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v3.Version}})
 		requirePassed(t, b)

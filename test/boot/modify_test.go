@@ -1,10 +1,7 @@
 package boot
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"bootc-testboot/test/harness"
 )
@@ -15,84 +12,13 @@ import (
 
 // changeHello changes hello's greeting: a new version of an existing app.
 func changeHello(dir string) error {
-	return replaceOnce(filepath.Join(dir, "apps", "hello", "handlers.go"),
+	return harness.ReplaceOnce(filepath.Join(dir, "apps", "hello", "handlers.go"),
 		`"`+greetingV1+`"`, `"`+greetingV2+`"`)
 }
 
 // breakAPIUnit gives api an argument it rejects, so its binary exits non-zero
 // at every start: a broken unit, as a bad release would ship.
 func breakAPIUnit(dir string) error {
-	return replaceOnce(filepath.Join(dir, "apps", "api", "api.service"),
+	return harness.ReplaceOnce(filepath.Join(dir, "apps", "api", "api.service"),
 		"ExecStart=/usr/bin/api\n", "ExecStart=/usr/bin/api -no-such-flag\n")
-}
-
-// addExtraApp adds test/fixtures/extra as apps/extra with exactly the steps of
-// README's "Adding a new app": code + go.work, unit with its health path,
-// Containerfile lines, nginx upstream and route.
-func addExtraApp(dir string) error {
-	app := filepath.Join(dir, "apps", "extra")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		return err
-	}
-	for _, f := range []string{"main.go", "go.mod", "extra.service"} {
-		data, err := os.ReadFile(harness.Path("test", "fixtures", "extra", f))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(app, f), data, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := replaceOnce(filepath.Join(dir, "go.work"), "\t./apps/api\n", "\t./apps/api\n\t./apps/extra\n"); err != nil {
-		return err
-	}
-	cf := filepath.Join(dir, "Containerfile")
-	if err := insertAfterLine(cf, "COPY apps/api/api.service ",
-		"COPY apps/extra/extra.service /usr/lib/systemd/system/extra.service\n"+
-			"RUN ln -sfn ../extra.service /usr/lib/systemd/system/multi-user.target.wants/extra.service\n"); err != nil {
-		return err
-	}
-	if err := insertAfterLine(cf, "COPY output/bin/api ", "COPY output/bin/extra /usr/bin/extra\n"); err != nil {
-		return err
-	}
-	nginx := filepath.Join(dir, "configs", "nginx.conf")
-	if err := replaceOnce(nginx, "upstream api {", "upstream extra {\n    server 127.0.0.1:8082 max_fails=0;\n"+
-		"    keepalive 32;\n    keepalive_timeout 30s;\n}\n\nupstream api {"); err != nil {
-		return err
-	}
-	return replaceOnce(nginx, "    location /api/ {", "    location /extra/ {\n        proxy_pass http://extra;\n    }\n\n    location /api/ {")
-}
-
-func replaceOnce(path, old, new string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if n := strings.Count(string(data), old); n != 1 {
-		return fmt.Errorf("%s: expected %q once, found it %d times", path, old, n)
-	}
-	return os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
-}
-
-// insertAfterLine inserts text after the one line that starts with prefix.
-func insertAfterLine(path, prefix, text string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	at := -1
-	for i, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			if at >= 0 {
-				return fmt.Errorf("%s: more than one line starts with %q", path, prefix)
-			}
-			at = i
-		}
-	}
-	if at < 0 {
-		return fmt.Errorf("%s: no line starts with %q", path, prefix)
-	}
-	out := strings.Join(lines[:at+1], "") + text + strings.Join(lines[at+1:], "")
-	return os.WriteFile(path, []byte(out), 0o644)
 }

@@ -7,7 +7,9 @@ package ops
 // state a real host would have.
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -391,4 +393,42 @@ func TestDownloadRefusedBySignaturePolicy(t *testing.T) {
 	}
 	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: disk quota exceeded")
 	lastErrorLine(t, d.Run(t, "upgrade-os.sh", "download"), 1, "bootc upgrade --download-only failed (see the error above)")
+}
+
+// An SSH session that drops during apply (its output pipe closed just before the
+// unlock) must not leave the download unlocked without the reboot that applies it.
+func TestApplySurvivesADroppedSession(t *testing.T) {
+	t.Parallel()
+	d := newHost(t)
+	stageDownload(t, d)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(harness.Path("scripts", "upgrade-os.sh"), "apply", "--yes")
+	cmd.Env = d.Environ()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// Read until the last line apply prints before the unlock, then drop the session:
+	// every later write gets EPIPE, as when sshd is gone.
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "reboot:") {
+	}
+	r.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("apply hung after the session dropped")
+	}
+	if len(harness.Find(d.Calls(t), "systemd-run", "--unit=bootc-testboot-apply", "bootc", "upgrade", "--from-downloaded", "--apply")) != 1 {
+		t.Fatalf("no reboot was started after the session dropped (staged %+v):\n%s", d.Bootc(t).Status.Staged, harness.FormatCalls(d.Calls(t)))
+	}
+	d.WaitForBoots(t, 1, 10*time.Second)
+	wantBooted(t, d, v2)
 }

@@ -37,6 +37,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,14 +112,24 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Host{Dir: dir, VarDir: filepath.Join(dir, "var"), Sysroot: filepath.Join(dir, "sysroot"),
+	// The physical root is a filesystem of its own, with /var inside it at
+	// ostree's place (/sysroot/ostree/deploy/STATEROOT/var, bind-mounted on
+	// /var): as on a bootc host installed without a separate /var, what fills
+	// /var leaves no room for the layers bootc pulls into /sysroot.
+	sysroot := filepath.Join(dir, "sysroot")
+	h := &Host{Dir: dir, VarDir: filepath.Join(sysroot, "ostree", "deploy", "default", "var"), Sysroot: sysroot,
 		Ref: ref, reg: reg, sockHost: filepath.Join(dir, "sock-host"), sockGuest: filepath.Join(dir, "sock-guest")}
 	t.Cleanup(func() {
 		h.stop(t)
+		if err := unmountDisk(sysroot); err != nil {
+			t.Errorf("the simulated host's disk stays mounted on %s: %v", sysroot, err)
+			return // never remove what is inside a mounted filesystem through its mount point
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("removing the simulated host %s: %v", dir, err)
 		}
 	})
+	mountDisk(t, filepath.Join(dir, "disk.img"), sysroot)
 	for _, d := range []string{h.VarDir, h.StateDir(), filepath.Join(h.Sysroot, storeRel), h.sockHost, h.sockGuest} {
 		mkdir(t, d)
 	}
@@ -435,8 +446,140 @@ func (h *Host) AwaitReboot(t testing.TB, timeout time.Duration) {
 	if !errors.As(g.waitErr, &ee) || ee.ExitCode() != rebootExitCode {
 		t.Fatalf("the guest ended with %v, not a reboot (exit %d)\n%s", g.waitErr, rebootExitCode, harness.Tail(readFile(g.console), 30))
 	}
-	h.finalize(t)
+	h.finalize(t, false)
 	h.Boot(t)
+}
+
+// RebootedWithin waits up to d for the guest to reboot. When it does, it
+// plays the boot loader and boots what comes next, as AwaitReboot, and
+// reports true; when the guest is still running after d, false.
+func (h *Host) RebootedWithin(t testing.TB, d time.Duration) bool {
+	t.Helper()
+	if h.guest == nil {
+		t.Fatal("RebootedWithin: the host is not running")
+	}
+	select {
+	case <-h.guest.exited:
+		h.AwaitReboot(t, time.Second)
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// WaitGuestProcess waits until a process of the guest (a descendant of its
+// systemd-nspawn) has every word in its command line, and returns its pid
+// (here).
+func (h *Host) WaitGuestProcess(t testing.TB, timeout time.Duration, words ...string) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if !descendsFrom(pid, h.guest.cmd.Process.Pid) {
+				continue
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil {
+				continue
+			}
+			cmdline, all := strings.ReplaceAll(string(b), "\x00", " "), true
+			for _, w := range words {
+				all = all && strings.Contains(cmdline, w)
+			}
+			if all {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no process of the guest ran %q within %s", strings.Join(words, " "), timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// PowerCut ends the guest as a power failure would, then powers it on again.
+// SIGKILL to the guest's init (PID 1 of its PID namespace) ends every process
+// in it at once: nothing of an orderly shutdown runs. The boot loader then
+// boots what its entries say. A staged deployment never got an entry: ostree
+// writes it only at shutdown, in ostree-finalize-staged.service (ostree
+// src/libostree/ostree-sysroot-deploy.c `ostree_sysroot_stage_tree` keeps it
+// in /run/ostree/staged-deployment, `_ostree_sysroot_finalize_staged` writes
+// it), so it is gone, locked or not. A queued rollback survives: bootc wrote
+// the new boot order at once (bootc-dev/bootc crates/lib/src/deploy.rs
+// `rollback`, `write_deployments`).
+func (h *Host) PowerCut(t testing.TB) {
+	t.Helper()
+	g := h.guest
+	if g == nil {
+		t.Fatal("PowerCut: the host is not running")
+	}
+	pid := guestInit(g.cmd.Process.Pid)
+	if pid == 0 {
+		t.Fatal("PowerCut: the guest's init process is not found")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("PowerCut: %v", err)
+	}
+	select {
+	case <-g.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("systemd-nspawn did not end within 30s of its guest's init being killed")
+	}
+	h.guest = nil
+	t.Logf("power cut: the guest's init (pid %d) killed; systemd-nspawn ended with %v", pid, g.waitErr)
+	h.finalize(t, true)
+	h.Boot(t)
+}
+
+// descendsFrom reports whether ancestor is pid's parent, grandparent...
+func descendsFrom(pid, ancestor int) bool {
+	for i := 0; i < 64 && pid > 1; i++ {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		s := string(stat)
+		j := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[j+1:])
+		if j < 0 || len(f) < 2 {
+			return false
+		}
+		if pid, err = strconv.Atoi(f[1]); err != nil {
+			return false
+		}
+		if pid == ancestor {
+			return true
+		}
+	}
+	return false
+}
+
+// guestInit is the pid (here) of the process that is PID 1 in the guest: the
+// descendant of systemd-nspawn whose last NSpid is 1.
+func guestInit(nspawn int) int {
+	queue := []int{nspawn}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range harness.ChildrenOf(p) {
+			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(st), "\n") {
+				if f := strings.Fields(line); len(f) > 2 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
+					return c
+				}
+			}
+			queue = append(queue, c)
+		}
+	}
+	return 0
 }
 
 // finalize is the shutdown and boot-loader half of a reboot: ostree-finalize-
@@ -445,8 +588,24 @@ func (h *Host) AwaitReboot(t testing.TB, timeout time.Duration) {
 // The deployments move by the rules of test/doubles/lib/host.sh `host_reboot`,
 // run on the status document; the rig moves its directories the same way and
 // checks that both agree.
-func (h *Host) finalize(t testing.TB) {
+//
+// After a power cut (powerCut), nothing was finalized: a staged deployment is
+// dropped from the status document first (see PowerCut).
+func (h *Host) finalize(t testing.TB, powerCut bool) {
 	t.Helper()
+	if powerCut {
+		p := filepath.Join(h.StateDir(), "bootc", "status.json")
+		var raw map[string]any
+		readJSON(t, p, &raw)
+		if st, ok := raw["status"].(map[string]any); ok {
+			st["staged"] = nil
+		}
+		b, err := json.Marshal(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, string(b), 0o644)
+	}
 	var doc harness.Host
 	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
 	s := doc.Status
@@ -505,7 +664,7 @@ func (h *Host) stop(t testing.TB) {
 	case <-time.After(15 * time.Second):
 	}
 	_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
-	for _, pid := range childrenOf(g.cmd.Process.Pid) {
+	for _, pid := range harness.ChildrenOf(g.cmd.Process.Pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	<-g.exited
@@ -520,6 +679,135 @@ func (h *Host) Console() string {
 	return readFile(h.consoles[len(h.consoles)-1])
 }
 
+// diskSize is the simulated host's disk (sparse: it takes on the test
+// machine only what is written). Large enough for verify's free-space checks
+// (500 MiB and 5% free) with every image the scenarios pull.
+const diskSize = 4 << 30
+
+// mountDisk makes an ext4 filesystem in a sparse file and mounts it (loop) on
+// dir. No blocks are reserved for root: bootc runs as root, and "full" must
+// mean full for it too.
+func mountDisk(t testing.TB, img, dir string) {
+	t.Helper()
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Truncate(diskSize)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, time.Minute, "mkfs.ext4", "-q", "-F", "-m", "0", "-L", "simhost-root", img)
+	mkdir(t, dir)
+	run(t, time.Minute, "mount", "-o", "loop", img, dir)
+}
+
+// unmountDisk unmounts dir (mount -o loop detaches the loop device with it),
+// lazily when something still holds it. Not mounted: nothing to do.
+func unmountDisk(dir string) error {
+	if err := exec.Command("mountpoint", "-q", dir).Run(); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "umount", dir).CombinedOutput(); err != nil {
+		if out2, err2 := exec.CommandContext(ctx, "umount", "-l", dir).CombinedOutput(); err2 != nil {
+			return fmt.Errorf("umount: %v: %s; umount -l: %v: %s", err, out, err2, out2)
+		}
+	}
+	return nil
+}
+
+// FillDisk fills the host's disk from its /var until only keep bytes are
+// free: a file in /var, as logs or an app's data that grew would. It returns
+// a function that removes the file (once, however often it is called).
+func (h *Host) FillDisk(t testing.TB, keep int64) func() {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(h.VarDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free <= keep {
+		t.Fatalf("the disk has %d bytes free, less than the %d to keep", free, keep)
+	}
+	p := filepath.Join(h.VarDir, "lib", "simhost-fill")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = syscall.Fallocate(int(f.Fd()), 0, 0, free-keep)
+	f.Close()
+	if err != nil {
+		t.Fatalf("filling /var: %v", err)
+	}
+	if err := syscall.Statfs(h.VarDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/var filled: %d bytes in %s, %d bytes left free", free-keep, p, int64(st.Bavail)*st.Bsize)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if err := os.Remove(p); err != nil {
+				t.Errorf("emptying /var again: %v", err)
+			}
+		})
+	}
+}
+
+// StoreHas reports whether the image digest was pulled completely: an entry
+// of the OCI layout in /sysroot, which skopeo writes only after every blob is
+// in place (containers/image oci/layout `ociImageDestination.Commit`).
+func (h *Host) StoreHas(t testing.TB, digest string) bool {
+	t.Helper()
+	var index struct {
+		Manifests []struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	p := filepath.Join(h.Sysroot, storeRel, "index.json")
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	readJSON(t, p, &index)
+	for _, m := range index.Manifests {
+		if m.Annotations["org.opencontainers.image.ref.name"] == strings.TrimPrefix(digest, "sha256:") {
+			return true
+		}
+	}
+	return false
+}
+
+// PulledRecord is the bootc double's record of what was last pulled for each
+// reference (ostree-ext's ref per image reference): "" when there is none.
+func (h *Host) PulledRecord(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.StateDir(), "bootc", "pulled.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// PartialBlobs are the blob files a pull is writing, or left unfinished, in
+// the OCI layout, with their sizes so far (containers/image writes each blob
+// to an "oci-put-blob*" temporary file in the layout, renamed once its digest
+// is checked: oci/layout `ociImageDestination.PutBlobWithOptions`).
+func (h *Host) PartialBlobs() map[string]int64 {
+	m, _ := filepath.Glob(filepath.Join(h.Sysroot, storeRel, "oci-put-blob*"))
+	out := map[string]int64{}
+	for _, p := range m {
+		if fi, err := os.Stat(p); err == nil {
+			out[filepath.Base(p)] = fi.Size()
+		}
+	}
+	return out
+}
+
 // BytesPulled is how many bytes the registry has sent to the guest (and the
 // install) so far.
 func (h *Host) BytesPulled() int64 { return h.regFwd.received.Load() }
@@ -527,6 +815,28 @@ func (h *Host) BytesPulled() int64 { return h.regFwd.received.Load() }
 // SetRegistryDelay makes every new connection to the registry wait d first:
 // a slow link, so a download takes long enough to meet a second operator.
 func (h *Host) SetRegistryDelay(d time.Duration) { h.regFwd.delay.Store(int64(d)) }
+
+// SetRegistryRate limits every connection to the registry to bytes a second
+// (0: no limit): a slow link, so a download is still running when the test
+// interrupts it.
+func (h *Host) SetRegistryRate(bytes int64) { h.regFwd.rate.Store(bytes) }
+
+// CorruptBlobs makes the registry bridge serve each of these blobs (digests)
+// with one byte changed, on connections opened from now on; none: served
+// unchanged again. It returns how many blob bodies were changed so far.
+func (h *Host) CorruptBlobs(digests ...string) int64 {
+	bad := map[string]bool{}
+	for _, d := range digests {
+		bad[d] = true
+	}
+	h.regFwd.corrupt.Store(&bad)
+	return h.regFwd.corrupted.Load()
+}
+
+// CutSSH drops every SSH connection to the host at once, as a network that
+// fails: the client and the host's sshd each see their connection end. It
+// returns how many connections were open.
+func (h *Host) CutSSH() int { return h.sshFwd.cut() }
 
 // SetRegistryReachable cuts or restores the guest's way to the registry: cut,
 // every connection is closed as soon as it is accepted.

@@ -1,6 +1,8 @@
 package simhost
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,15 +42,25 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{reg: reg, repo: repo, ref: repo + ":latest", base: time.Now().Add(-time.Hour).Unix()}
 }
 
+// firstWithExtra is the first version with the app README's "Adding a new
+// app" adds (test/fixtures/extra); every later version keeps it.
+const firstWithExtra = 5
+
 // build builds version n of the OS image: v1 is the repository as it is;
 // later versions add a comment line to configs/nginx.conf, so /etc has a
 // default that changes, and are built later (their build time is newer).
+// From firstWithExtra on, the image has one more app.
 func (f *fixture) build(t *testing.T, n int) harness.Image {
 	t.Helper()
 	opts := harness.BuildOptions{Image: f.repo, SignedRepo: f.repo, Version: "sim-v" + strconv.Itoa(n),
 		SourceDateEpoch: f.base + int64(n)*100, BaseImage: os.Getenv("BOOT_BASE_IMAGE")}
 	if n > 1 {
 		opts.Modify = func(dir string) error {
+			if n >= firstWithExtra {
+				if err := harness.AddExtraApp(dir); err != nil {
+					return err
+				}
+			}
 			p := filepath.Join(dir, "configs", "nginx.conf")
 			b, err := os.ReadFile(p)
 			if err != nil {
@@ -58,6 +70,34 @@ func (f *fixture) build(t *testing.T, n int) harness.Image {
 		}
 	}
 	return harness.BuildImage(t, opts)
+}
+
+// layers are the layer digests of an image manifest in the registry.
+func (f *fixture) layers(t *testing.T, digest string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+f.reg.Addr+"/v2/testboot/os/manifests/"+digest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK || len(m.Layers) == 0 {
+		t.Fatalf("the manifest %s: %s, %v, %d layers", digest, resp.Status, err, len(m.Layers))
+	}
+	var out []string
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
 }
 
 func nginxMark(n int) string { return "# simhost image v" + strconv.Itoa(n) }
@@ -167,6 +207,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		}
 	})
 
+	var v3, v4 published
 	step("3-rollback-v1-refuses-v2-takes-v3", func(t *testing.T) {
 		r := h.Make(t, 2*time.Minute, "os-rollback", "YES=1")
 		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "rolling back to "+v1.Pushed) {
@@ -188,7 +229,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		}
 		requireStatus(t, h, "staged:    none")
 
-		v3 := f.publish(t, f.build(t, 3))
+		v3 = f.publish(t, f.build(t, 3))
 		pulled := h.BytesPulled()
 		u = h.Make(t, 5*time.Minute, "os-upgrade")
 		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v3.Pushed) {
@@ -223,7 +264,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 
 		// Two operators: the first downloads v4 over a slow link; the
 		// second, meanwhile, is refused at once and changes nothing.
-		v4 := f.publish(t, f.build(t, 4))
+		v4 = f.publish(t, f.build(t, 4))
 		h.SetRegistryDelay(2 * time.Second)
 		first := h.Start(t, "os-upgrade")
 		deadline := time.Now().Add(time.Minute)
@@ -249,16 +290,214 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		}
 		requireStatus(t, h, "staged:    "+v4.Pushed, "download-only: applied only by")
 	})
+
+	// v5 adds an app, so its download has a layer of megabytes (the app's
+	// binary) that the host has never pulled: long enough to be interrupted.
+	var v5 published
+	step("5-power-cut-during-download", func(t *testing.T) {
+		v5 = f.publish(t, f.build(t, firstWithExtra))
+		h.SetRegistryRate(128 << 10)
+		pulled := h.BytesPulled()
+		download := h.Start(t, "os-upgrade")
+		// Cut the power in the middle of a layer: once 256 KiB of one are in
+		// /sysroot (the app's binary: the other new layers are a few KiB).
+		deadline := time.Now().Add(2 * time.Minute)
+		for !anyAtLeast(h.PartialBlobs(), 256<<10) {
+			if time.Now().After(deadline) {
+				h.SetRegistryRate(0)
+				t.Fatalf("os-upgrade wrote no 256 KiB of a layer within 2 minutes: %s", download(time.Minute).Output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		partial := h.PartialBlobs()
+		h.PowerCut(t)
+		h.SetRegistryRate(0)
+		r := download(time.Minute)
+		t.Logf("os-upgrade cut by the power failure: exit %d after %.1fs, %d bytes pulled; blobs being written at the cut: %v\n%s",
+			r.ExitCode, r.Took.Seconds(), h.BytesPulled()-pulled, partial, indent(r.Stdout+r.Stderr))
+		if r.ExitCode == 0 {
+			t.Errorf("os-upgrade reported success although the host lost power during the download")
+		}
+		// The old deployment boots; the earlier locked download (v4) and the
+		// interrupted one are both gone, and nothing records v5 as pulled.
+		requireVerified(t, h, v3.Pushed)
+		requireStatus(t, h, "booted:    "+v3.Pushed, "staged:    none", "rollback:  "+v1.Pushed)
+		requireNotPulled(t, h, v5)
+		requireVisits(t, h, 4)
+	})
+
+	step("6-var-full-during-download", func(t *testing.T) {
+		// Real bootc (>= 1.14) compares the free space of /sysroot with the
+		// sizes of the layers it is about to fetch and refuses before fetching
+		// ("Insufficient free space"; bootc-dev/bootc tmt test "pre-flight disk
+		// space check"). That check cannot see everything: ostree stores layers
+		// unpacked, larger than their compressed sizes the check adds up, and
+		// /var (logs, app data) keeps growing on the same filesystem during the
+		// download. The case left for our scripts is the one modelled here: the
+		// bootc double has no pre-check, the download starts and a write into
+		// /sysroot fails with ENOSPC. Whichever way bootc fails, the script
+		// must end with a clear error, release its lock and stage nothing.
+		empty := h.FillDisk(t, 512<<10)
+		defer empty()
+		// What the power cut left unfinished stays in /sysroot (as ostree's
+		// staging directories do until its next transaction cleans them up).
+		t.Logf("unfinished blobs in /sysroot: %v", h.PartialBlobs())
+		pulled := h.BytesPulled()
+		u := h.Make(t, 2*time.Minute, "os-upgrade")
+		t.Logf("download with /var full: %d bytes from the registry", h.BytesPulled()-pulled)
+		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "no space left on device") ||
+			!strings.Contains(u.Stderr, "bootc upgrade --download-only failed") {
+			t.Fatalf("os-upgrade with /var full: want bootc's 'no space left on device' and the script's failure\n%s", u.Output())
+		}
+		requireNotRefused(t, h)
+		requireStatus(t, h, "booted:    "+v3.Pushed, "staged:    none")
+		requireNotPulled(t, h, v5)
+		empty()
+		requireVerified(t, h, v3.Pushed) // free space checks pass again
+		requireVisits(t, h, 4)
+	})
+
+	step("7-new-app-starts-after-upgrade", func(t *testing.T) {
+		pulled := h.BytesPulled()
+		u := h.Make(t, 5*time.Minute, "os-upgrade")
+		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v5.Pushed) {
+			t.Fatalf("os-upgrade to v5 after the failed downloads:\n%s", u.Output())
+		}
+		t.Logf("download of v5 (a new app): %d bytes from the registry", h.BytesPulled()-pulled)
+		start := time.Now()
+		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
+		if a.ExitCode != 0 {
+			t.Fatalf("os-apply v5:\n%s", a.Output())
+		}
+		h.AwaitReboot(t, 2*time.Minute)
+		r := requireVerified(t, h, v5.Pushed)
+		t.Logf("os-apply to a passing verify of v5: %.1fs", time.Since(start).Seconds())
+		// verify found the app by its unit's X-Testboot-HealthPath, with no
+		// list edited and nothing done on the host.
+		for _, want := range []string{"PASS  unit:extra.service  active", "PASS  health:extra.service  GET http://127.0.0.1/extra/health -> 2xx"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("make verify on v5: want %q\n%s", want, r.Stdout)
+			}
+		}
+		e := h.SSH(t, 30*time.Second, "curl -fsS --max-time 10 http://127.0.0.1/extra/")
+		if e.ExitCode != 0 || !strings.Contains(e.Stdout, `"app":"extra"`) {
+			t.Errorf("the new app through nginx:\n%s", e.Output())
+		}
+		requireStatus(t, h, "booted:    "+v5.Pushed, "rollback:  "+v3.Pushed, "staged:    none")
+		requireVisits(t, h, 4)
+	})
+
+	var v6 published
+	step("8-corrupt-layer-during-download", func(t *testing.T) {
+		v6 = f.publish(t, f.build(t, 6))
+		before := h.CorruptBlobs(f.layers(t, v6.Pushed)...)
+		pulled := h.BytesPulled()
+		u := h.Make(t, 2*time.Minute, "os-upgrade")
+		changed := h.CorruptBlobs() - before
+		t.Logf("download with a damaged layer: %d bytes from the registry, %d blob(s) served changed", h.BytesPulled()-pulled, changed)
+		if changed == 0 {
+			t.Fatal("the download fetched no layer of v6: nothing was damaged, the scenario proves nothing")
+		}
+		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "Digest did not match") ||
+			!strings.Contains(u.Stderr, "bootc upgrade --download-only failed") {
+			t.Fatalf("os-upgrade with a layer that does not match its digest: want the mismatch and the script's failure\n%s", u.Output())
+		}
+		requireNotRefused(t, h)
+		requireStatus(t, h, "booted:    "+v5.Pushed, "staged:    none")
+		requireNotPulled(t, h, v6)
+		requireVerified(t, h, v5.Pushed)
+	})
+
+	step("9-ssh-cut-during-apply", func(t *testing.T) {
+		pulled := h.BytesPulled()
+		u := h.Make(t, 5*time.Minute, "os-upgrade")
+		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v6.Pushed) {
+			t.Fatalf("os-upgrade to v6:\n%s", u.Output())
+		}
+		t.Logf("download of v6: %d bytes from the registry", h.BytesPulled()-pulled)
+
+		// The connection drops as soon as the host runs the apply: the
+		// command reached the host, the operator sees nothing more.
+		start := time.Now()
+		apply := h.Start(t, "os-apply", "YES=1")
+		pid := h.WaitGuestProcess(t, time.Minute, "upgrade-os.sh", "apply")
+		n := h.CutSSH()
+		a := apply(time.Minute)
+		t.Logf("SSH cut (%d connection(s)) once pid %d ran upgrade-os.sh apply: make exit %d\n%s", n, pid, a.ExitCode, indent(a.Stdout+a.Stderr))
+		if a.ExitCode == 0 {
+			t.Errorf("os-apply reported success over a connection that was cut")
+		}
+		// What happens next depends on where the script was when its session
+		// went: before `bootc upgrade --from-downloaded`, its first write to
+		// the session (stdout, a pipe the gone sshd no longer reads) ends it,
+		// and nothing changed; after run_detached, the apply runs in its own
+		// systemd unit and reboots regardless. Either way the host must be on
+		// a good deployment with a consistent status: never unlocked without
+		// a reboot, never down.
+		rebooted := h.RebootedWithin(t, 15*time.Second)
+		if rebooted {
+			t.Logf("after the cut: the host rebooted into the new image (the detached apply unit ran)")
+			requireVerified(t, h, v6.Pushed)
+			t.Logf("os-apply (cut) to a passing verify of v6: %.1fs", time.Since(start).Seconds())
+		} else {
+			t.Logf("after the cut: the host did not reboot (the apply ended before unlocking the download)")
+			requireVerified(t, h, v5.Pushed)
+			requireStatus(t, h, "booted:    "+v5.Pushed, "staged:    "+v6.Pushed, "download-only: applied only by")
+			// The lock went with the script: applying again is not refused.
+			start = time.Now()
+			a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
+			if a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+v6.Pushed) {
+				t.Fatalf("os-apply again after the cut:\n%s", a.Output())
+			}
+			h.AwaitReboot(t, 2*time.Minute)
+			requireVerified(t, h, v6.Pushed)
+			t.Logf("os-apply (again) to a passing verify of v6: %.1fs", time.Since(start).Seconds())
+		}
+		requireStatus(t, h, "booted:    "+v6.Pushed, "rollback:  "+v5.Pushed, "staged:    none")
+		requireVisits(t, h, 4)
+	})
+}
+
+func anyAtLeast(sizes map[string]int64, n int64) bool {
+	for _, s := range sizes {
+		if s >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// requireNotPulled: nothing of a failed or interrupted download is recorded
+// as pulled: no complete image in /sysroot, no record in bootc's state.
+func requireNotPulled(t *testing.T, h *Host, p published) {
+	t.Helper()
+	if h.StoreHas(t, p.Pushed) {
+		t.Errorf("%s is in the image store of /sysroot although its download failed", p.Pushed)
+	}
+	if rec := h.PulledRecord(t); strings.Contains(rec, p.Pushed) {
+		t.Errorf("bootc records %s as pulled although its download failed: %s", p.Pushed, rec)
+	}
+}
+
+// requireNotRefused: the lock of the failed command is released: the next
+// command that takes it (os-check) runs, and finds the update.
+func requireNotRefused(t *testing.T, h *Host) {
+	t.Helper()
+	c := h.Make(t, time.Minute, "os-check")
+	if c.ExitCode != 2 || !strings.Contains(c.Stdout, "update available") || strings.Contains(c.Stderr, "another bootc-testboot operation") {
+		t.Fatalf("os-check after the failure: want it to run and find the update (make exit 2 for the script's 10)\n%s", c.Output())
+	}
 }
 
 // requireVerified runs `make verify` with the expected digest and requires
 // every check to pass, the digest check among them.
-func requireVerified(t *testing.T, h *Host, digest string) {
+func requireVerified(t *testing.T, h *Host, digest string) Result {
 	t.Helper()
 	r := h.Make(t, 3*time.Minute, "verify", "VERIFY_ARGS=--expect-digest "+digest+" --wait-boot 60")
 	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "PASS  bootc-digest  booted digest is "+digest) {
 		t.Fatalf("make verify expecting %s:\n%s", digest, r.Output())
 	}
+	return r
 }
 
 func requireStatus(t *testing.T, h *Host, want ...string) {

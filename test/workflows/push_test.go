@@ -19,14 +19,16 @@ import (
 // startRegistry is a real registry on loopback for this test (harness.StartDockerRegistry).
 func startRegistry(t *testing.T) string { return harness.StartDockerRegistry(t).Addr }
 
-// buildTinyImage builds FROM scratch + one file under name:tag; removed at cleanup.
-func buildTinyImage(t *testing.T, ref, content string) {
+// buildTinyImage builds FROM scratch + one file (+ extra Containerfile lines) under
+// name:tag; removed at cleanup.
+func buildTinyImage(t *testing.T, ref, content string, extra ...string) {
 	t.Helper()
 	ctx := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ctx, "payload"), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(ctx, "Containerfile"), []byte("FROM scratch\nCOPY payload /payload\n"), 0o644); err != nil {
+	cf := "FROM scratch\nCOPY payload /payload\n" + strings.Join(extra, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Containerfile"), []byte(cf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("podman", "build", "--quiet", "--isolation=chroot", "-t", ref, ctx).CombinedOutput()
@@ -174,6 +176,21 @@ func TestPushImageRejectsBadInput(t *testing.T) {
 		{"unknown flag", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--force"}, 2, "unknown argument '--force'"},
 		{"image not built", []string{"IMAGE=" + repo, "VERSION=v2"}, []string{"--tls-verify=false"}, 1, "local image '" + repo + ":v2' not found"},
 		{"registry refuses TLS", []string{"IMAGE=" + repo, "VERSION=v1"}, nil, 1, "push of " + repo + ":v1 failed"},
+	}
+	// An image built on the Debian stand-in goes to a registry on this machine only.
+	standin := "ghcr.io/example/standin"
+	buildTinyImage(t, standin+":v1", "standin\n", "LABEL org.opencontainers.image.base.name=localhost/bootc-testboot-standin:abc")
+	local := addr + "/testboot/standin"
+	buildTinyImage(t, local+":v1", "standin\n", "LABEL org.opencontainers.image.base.name=localhost/bootc-testboot-standin:abc")
+	cases = append(cases, struct {
+		name    string
+		env     []string
+		args    []string
+		code    int
+		message string
+	}{"stand-in to a real registry", []string{"IMAGE=" + standin, "VERSION=v1"}, nil, 1, "built on the local Debian stand-in"})
+	if r := runPush(t, []string{"IMAGE=" + local, "VERSION=v1", "OUTPUT=" + t.TempDir()}, "--tls-verify=false"); r.code != 0 {
+		t.Errorf("a stand-in image to the local registry was refused: exit %d\n%s", r.code, r.stderr)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -122,6 +122,9 @@ eval "sim_files_$(declare -f reg_image_status)"
 sim_pull() {
   local store=${DOUBLES_SIM_STORE:?} tmp
   mkdir -p "$store"
+  # What a pull cut short (a power loss) left behind; ostree drops its partial
+  # objects the same way on the next pull. The sysroot lock is held here.
+  rm -f "$store"/oci-put-blob*
   tmp=$(mktemp)
   if ! sim_skopeo --insecure-policy copy --quiet --preserve-digests --src-no-creds \
     "docker://$1@$2" "oci:$store:${2#sha256:}" >/dev/null 2>"$tmp"; then
