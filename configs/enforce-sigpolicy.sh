@@ -3,8 +3,12 @@
 # run at boot by bootc-testboot-sigpolicy.service (installed as
 # /usr/libexec/bootc-testboot/enforce-sigpolicy).
 #
-# bootc checks signatures only when the host's origin asks for it (`bootc
-# status`: spec.image.signature is "containerPolicy"). A host installed with
+# bootc applies /etc/containers/policy.json to every image it pulls; a host whose
+# origin enforces it (`bootc status`: spec.image.signature is "containerPolicy")
+# also refuses a policy whose default accepts anything, so a policy.json edited to
+# `insecureAcceptAnything` cannot silently turn the check off (bootc-dev/bootc
+# crates/ostree-ext/src/container/mod.rs SignatureSource, store.rs
+# `prepare_internal`). A host installed with
 # `bootc install --enforce-container-sigpolicy`, or from an image whose
 # /usr/lib/bootc/install says so, already has it; a host installed earlier, or
 # by a bootc older than 1.15.2, does not. For such a host following our

@@ -155,8 +155,9 @@ query_registry() {
   locked=$(jq -r '.status.staged.downloadOnly // false' <<<"$s")
   if [[ -f ${TESTBOOT_ROOT:-}/usr/share/bootc-testboot/signing.json &&
     $(jq -r '.spec.image.signature // "none" | if type == "string" then . else "other" end' <<<"$s") != containerPolicy ]]; then
-    # skopeo inspect applies no signature policy: only bootc's pull does, when enforcing.
-    warn "this host does not check image signatures (spec.image.signature: none); make verify shows bootc-sigpolicy"
+    # bootc applies policy.json to its pulls either way (skopeo inspect here does not);
+    # without enforcement, a policy.json edited to accept anything would go unnoticed.
+    warn "bootc does not enforce the signature policy on this host (spec.image.signature: none); make verify shows bootc-sigpolicy"
   fi
   log "asking the registry which image $ref serves (skopeo inspect)"
   avail=$(registry_image "$ref" "$arch")

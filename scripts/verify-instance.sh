@@ -171,8 +171,10 @@ check_bootc() {
 # --- Signature enforcement -------------------------------------------------------
 # The image names the repository whose images need our signature in
 # /usr/share/bootc-testboot/signing.json (configs/signing-policy.sh, at build).
-# bootc checks signatures only when the host's origin asks for it: spec.image.signature
-# is "containerPolicy" (bootc-dev/bootc crates/lib/src/spec.rs ImageSignature; spec
+# bootc applies policy.json to every pull; an enforcing origin (spec.image.signature
+# "containerPolicy") also refuses a policy that accepts anything by default
+# (crates/ostree-ext/src/container/store.rs `prepare_internal`; crates/lib/src/spec.rs
+# ImageSignature; spec
 # follows the staged deployment, else the booted one: crates/lib/src/status.rs
 # get_status). The policy itself must still require the signature: /etc is merged,
 # so a host's own edit of policy.json survives upgrades. TESTBOOT_ROOT prefixes
@@ -204,7 +206,7 @@ check_sigpolicy() {
   if [[ $transport != registry || $name != "$repo" ]]; then
     record SKIP bootc-sigpolicy "this host follows ${transport:-?}:${ref:-none}, not $repo, the repository the image requires signatures for"
   elif [[ $sig != containerPolicy ]]; then
-    record FAIL bootc-sigpolicy "bootc does not check signatures for $ref (spec.image.signature: $sig); bootc-testboot-sigpolicy.service switches it (journalctl -u bootc-testboot-sigpolicy.service)"
+    record FAIL bootc-sigpolicy "bootc does not enforce the signature policy for $ref (spec.image.signature: $sig): a policy.json edited to accept anything would be used as is; bootc-testboot-sigpolicy.service switches it (journalctl -u bootc-testboot-sigpolicy.service)"
   elif ! jq -e --arg r "$repo" '(.default | length > 0 and all(.type != "insecureAcceptAnything"))
         and ([.transports.docker[$r][]?.type] == ["sigstoreSigned"])' "$policy" >/dev/null 2>&1; then
     record FAIL bootc-sigpolicy "$policy does not require a sigstore signature for $repo (or its default accepts anything): edited on this host? (compare with /usr/etc/containers/policy.json)"

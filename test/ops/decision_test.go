@@ -385,9 +385,9 @@ func TestDownloadRefusedBySignaturePolicy(t *testing.T) {
 	d := newHost(t)
 	// What containers/image says when policy.json requires a signature that is missing
 	// (signature/policy_eval_sigstore.go), as bootc reports it.
-	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: Creating importer: failed to invoke method OpenImage: Source image rejected: A signature was required, but no signature exists")
+	d.Set(t, "bootc/fail-upgrade", "error: Upgrading: Fetching manifest: failed to invoke method OpenImage: A signature was required, but no signature exists")
 	r := d.Run(t, "upgrade-os.sh", "download")
-	lastErrorLine(t, r, 1, "the image the registry serves for "+harness.DefaultRef+" is not signed by a key this host trusts (/etc/containers/policy.json): error: Upgrading: Creating importer: failed to invoke method OpenImage: Source image rejected: A signature was required, but no signature exists; nothing was staged")
+	lastErrorLine(t, r, 1, "the image the registry serves for "+harness.DefaultRef+" is not signed by a key this host trusts (/etc/containers/policy.json): error: Upgrading: Fetching manifest: failed to invoke method OpenImage: A signature was required, but no signature exists; nothing was staged")
 	if d.Bootc(t).Status.Staged != nil || exists(stateFile(d, "expected-digest")) {
 		t.Error("something was staged or recorded")
 	}

@@ -14,29 +14,15 @@ import (
 )
 
 // buildWithKeys builds the real Containerfile (make build) for repository repo
-// with keys/ holding exactly keys: the path every build takes (keys/ is copied
-// into the image and rendered into its policy), only with the test's keys in
-// place of the project's. The returned root is the built image, mounted.
+// with keys/ holding exactly keys (UseKeys). The returned root is the built
+// image, mounted.
 func buildWithKeys(t *testing.T, repo, version string, keys ...Key) (harness.Image, string) {
 	t.Helper()
 	img := harness.BuildImage(t, harness.BuildOptions{
 		Image:      repo,
 		SignedRepo: repo,
 		Version:    version,
-		Modify: func(dir string) error {
-			if err := os.RemoveAll(filepath.Join(dir, "keys")); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o755); err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := os.WriteFile(filepath.Join(dir, "keys", k.Name+".pub"), k.PublicData, 0o644); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		Modify:     func(dir string) error { return UseKeys(dir, keys...) },
 	})
 	return img, harness.MountImage(t, img.Ref)
 }

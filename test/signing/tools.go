@@ -118,6 +118,26 @@ func NewKey(t testing.TB, cosign, name string) Key {
 	return k
 }
 
+// UseKeys makes dir's keys/ (a copy of the repository, as BuildOptions.Modify
+// gets it) hold exactly these public keys: the path every build takes (keys/
+// is copied into the image and rendered into its policy by
+// configs/signing-policy.sh), only with a test's keys in place of the
+// project's.
+func UseKeys(dir string, keys ...Key) error {
+	if err := os.RemoveAll(filepath.Join(dir, "keys")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o755); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := os.WriteFile(filepath.Join(dir, "keys", k.Name+".pub"), k.PublicData, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Sign signs ref (REPO@sha256:...) with key as publish.yml does, but with no
 // transparency log (none is reachable here) and over plain HTTP.
 func Sign(t testing.TB, cosign string, key Key, ref string) {

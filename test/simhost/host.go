@@ -9,8 +9,11 @@
 //
 //   - bootc: test/doubles/bin/bootc, bind-mounted over /usr/bin/bootc through
 //     guest/bootc, with its registry functions answered by the real registry
-//     through skopeo (guest/registry-skopeo.sh). Its state lives in /sysroot,
-//     the host's physical root, which every deployment shares;
+//     through skopeo (test/doubles/lib/registry-skopeo.sh). Its state lives in
+//     /sysroot, the host's physical root, which every deployment shares. Every
+//     image it opens is judged by the guest's own /etc/containers/policy.json
+//     with containers/image's evaluator (BuildEvaluator), as bootc's image
+//     proxy does;
 //   - a bootloader: the rig. When the guest reboots (nspawn exits with 133),
 //     the rig does what ostree-finalize-staged.service and the boot loader do:
 //     a staged deployment that is not download-only becomes the booted one,
@@ -80,6 +83,7 @@ type Host struct {
 	sockHost  string
 	sockGuest string
 	regConf   string // registries.conf for skopeo on the test machine
+	evaluator string // the policy evaluator the guest runs (BuildEvaluator)
 
 	booted, rollback *deployment
 	deploys          int
@@ -102,8 +106,9 @@ func (h *Host) StateDir() string { return filepath.Join(h.Sysroot, stateRel) }
 // Install makes a host from what ref serves now, as `bootc install` would:
 // pulls the image into /sysroot, deploys it, seeds /var from it, adds the
 // admin user with a fresh key and writes the status document. The host is not
-// booted yet (Boot).
-func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
+// booted yet (Boot). evaluator is BuildEvaluator's program, which the guest's
+// bootc runs before every pull.
+func Install(t *testing.T, reg *harness.DockerRegistry, ref, evaluator string) *Host {
 	t.Helper()
 	if err := os.MkdirAll("/var/tmp", 0o1777); err != nil {
 		t.Fatal(err)
@@ -118,7 +123,7 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref string) *Host {
 	// /var leaves no room for the layers bootc pulls into /sysroot.
 	sysroot := filepath.Join(dir, "sysroot")
 	h := &Host{Dir: dir, VarDir: filepath.Join(sysroot, "ostree", "deploy", "default", "var"), Sysroot: sysroot,
-		Ref: ref, reg: reg, sockHost: filepath.Join(dir, "sock-host"), sockGuest: filepath.Join(dir, "sock-guest")}
+		Ref: ref, reg: reg, evaluator: evaluator, sockHost: filepath.Join(dir, "sock-host"), sockGuest: filepath.Join(dir, "sock-guest")}
 	t.Cleanup(func() {
 		h.stop(t)
 		if err := unmountDisk(sysroot); err != nil {
@@ -375,6 +380,7 @@ func (h *Host) Boot(t testing.TB) {
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "double.sh") + ":" + guestDoublesDir + "/lib/double.sh",
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry.sh") + ":" + guestDoublesDir + "/lib/registry.sh",
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry-skopeo.sh") + ":" + guestDoublesDir + "/lib/registry-skopeo.sh",
+		"--bind-ro=" + h.evaluator + ":" + guestEvaluator,
 		// The rig's units, bridges and report.
 		"--bind-ro=" + units + ":/run/systemd/system",
 		"--bind=" + h.sockGuest + ":" + guestSockGuest,

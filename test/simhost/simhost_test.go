@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bootc-testboot/test/harness"
+	"bootc-testboot/test/signing"
 )
 
 // hello's visit counter in the host's /var (DynamicUser + StateDirectory=hello).
@@ -27,10 +28,13 @@ type published struct {
 
 // fixture is the registry and the images the scenarios publish.
 type fixture struct {
-	reg  *harness.DockerRegistry
-	repo string // REGISTRY/testboot/os, what make push pushes to
-	ref  string // repo:latest, what hosts track
-	base int64  // SOURCE_DATE_EPOCH of v1; later versions are built later
+	reg       *harness.DockerRegistry
+	repo      string // REGISTRY/testboot/os, what make push pushes to
+	ref       string // repo:latest, what hosts track
+	base      int64  // SOURCE_DATE_EPOCH of v1; later versions are built later
+	cosign    string
+	key       signing.Key // the images' keys/ hold its public half; publish signs with it
+	evaluator string      // the guest's policy evaluator (BuildEvaluator)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -39,14 +43,17 @@ func newFixture(t *testing.T) *fixture {
 	harness.Require(t, "systemd-nspawn", "skopeo", "docker-registry", "ssh", "ssh-keygen", "cp", "ldd", "jq", "curl")
 	reg := harness.StartDockerRegistry(t)
 	repo := reg.Addr + "/testboot/os"
-	return &fixture{reg: reg, repo: repo, ref: repo + ":latest", base: time.Now().Add(-time.Hour).Unix()}
+	cosign := signing.Cosign(t)
+	return &fixture{reg: reg, repo: repo, ref: repo + ":latest", base: time.Now().Add(-time.Hour).Unix(),
+		cosign: cosign, key: signing.NewKey(t, cosign, "cosign"), evaluator: BuildEvaluator(t, t.TempDir())}
 }
 
 // firstWithExtra is the first version with the app README's "Adding a new
 // app" adds (test/fixtures/extra); every later version keeps it.
 const firstWithExtra = 5
 
-// build builds version n of the OS image: v1 is the repository as it is;
+// build builds version n of the OS image: the repository with the test's
+// public key in keys/ in place of the project's (as test/signing builds it);
 // later versions add a comment line to configs/nginx.conf, so /etc has a
 // default that changes, and are built later (their build time is newer).
 // From firstWithExtra on, the image has one more app.
@@ -54,8 +61,11 @@ func (f *fixture) build(t *testing.T, n int) harness.Image {
 	t.Helper()
 	opts := harness.BuildOptions{Image: f.repo, SignedRepo: f.repo, Version: "sim-v" + strconv.Itoa(n),
 		SourceDateEpoch: f.base + int64(n)*100, BaseImage: os.Getenv("BOOT_BASE_IMAGE")}
-	if n > 1 {
-		opts.Modify = func(dir string) error {
+	opts.Modify = func(dir string) error {
+		if err := signing.UseKeys(dir, f.key); err != nil {
+			return err
+		}
+		if n > 1 {
 			if n >= firstWithExtra {
 				if err := harness.AddExtraApp(dir); err != nil {
 					return err
@@ -68,6 +78,7 @@ func (f *fixture) build(t *testing.T, n int) harness.Image {
 			}
 			return os.WriteFile(p, append(b, []byte(nginxMark(n)+"\n")...), 0o644)
 		}
+		return nil
 	}
 	return harness.BuildImage(t, opts)
 }
@@ -102,8 +113,24 @@ func (f *fixture) layers(t *testing.T, digest string) []string {
 
 func nginxMark(n int) string { return "# simhost image v" + strconv.Itoa(n) }
 
-// publish pushes an image with `make push` (version tag and latest).
+// publish pushes an image with `make push` (version tag and latest) and signs
+// the pushed digest with the fixture's key, as the publish workflow does.
 func (f *fixture) publish(t *testing.T, img harness.Image) published {
+	t.Helper()
+	p := f.publishUnsigned(t, img)
+	f.sign(t, p)
+	return p
+}
+
+// sign signs a published digest with cosign (legacy format: a sha256-<hex>.sig tag).
+func (f *fixture) sign(t *testing.T, p published) {
+	t.Helper()
+	signing.Sign(t, f.cosign, f.key, f.repo+"@"+p.Pushed)
+	t.Logf("signed %s@%s", f.repo, p.Pushed)
+}
+
+// publishUnsigned pushes an image with `make push` and does not sign it.
+func (f *fixture) publishUnsigned(t *testing.T, img harness.Image) published {
 	t.Helper()
 	out := t.TempDir()
 	r := (&Host{}).execNoT(5*time.Minute, "make", "-C", harness.Root(), "--no-print-directory", "push",
@@ -138,7 +165,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 	}
 
 	step("1-install-v1-verify", func(t *testing.T) {
-		h = Install(top, f.reg, f.ref) // the host lives as long as the whole test
+		h = Install(top, f.reg, f.ref, f.evaluator) // the host lives as long as the whole test
 		h.Boot(t)
 		requireVerified(t, h, v1.Pushed)
 		s := h.Make(t, time.Minute, "os-status")
@@ -455,6 +482,37 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		}
 		requireStatus(t, h, "booted:    "+v6.Pushed, "rollback:  "+v5.Pushed, "staged:    none")
 		requireVisits(t, h, 4)
+	})
+
+	step("10-unsigned-image-refused-until-signed", func(t *testing.T) {
+		// The tracked tag moves to an image nobody signed (a push outside the
+		// publish workflow, or one whose sign job has not run yet). The host
+		// installed with an enforcing origin; bootc's pull judges the image by
+		// the host's own /etc/containers/policy.json and refuses it.
+		v7 := f.publishUnsigned(t, f.build(t, 7))
+		u := h.Make(t, 2*time.Minute, "os-upgrade")
+		const bootcErr = "error: Upgrading: Fetching manifest: failed to invoke method OpenImage: A signature was required, but no signature exists"
+		if u.ExitCode == 0 || !strings.Contains(u.Stderr, bootcErr) ||
+			!strings.Contains(u.Stderr, "is not signed by a key this host trusts (/etc/containers/policy.json)") ||
+			!strings.Contains(u.Stderr, "nothing was staged") {
+			t.Fatalf("os-upgrade to an unsigned image: want bootc's refusal (%q) and upgrade-os.sh's message\n%s", bootcErr, u.Output())
+		}
+		requireNotRefused(t, h) // the check (skopeo inspect) applies no policy: it still names the update
+		requireStatus(t, h, "booted:    "+v6.Pushed, "staged:    none")
+		requireNotPulled(t, h, v7)
+		r := requireVerified(t, h, v6.Pushed)
+		if !strings.Contains(r.Stdout, "PASS  bootc-sigpolicy") {
+			t.Errorf("make verify after the refusal: want bootc-sigpolicy to pass\n%s", r.Stdout)
+		}
+
+		// The same digest, signed afterwards with the key the host ships:
+		// nothing else changed, and now it is taken.
+		f.sign(t, v7)
+		u = h.Make(t, 5*time.Minute, "os-upgrade")
+		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v7.Pushed) {
+			t.Fatalf("os-upgrade once the image is signed:\n%s", u.Output())
+		}
+		requireStatus(t, h, "booted:    "+v6.Pushed, "staged:    "+v7.Pushed, "download-only: applied only by")
 	})
 }
 

@@ -20,6 +20,12 @@
 # splits layers into those present and those to fetch). A failed pull fails the command
 # before anything is staged.
 #
+# Signatures: with DOUBLES_SIM_EVALUATOR (the guest's bootc wrapper sets it to
+# test/signing/cmd/evaluate-policy, containers/image's own policy evaluation built
+# static), reg_policy_refusal judges the image bootc is about to open by the host's
+# /etc/containers/policy.json and registries.d, as bootc's image proxy does; the bootc
+# double calls it in fetch_manifest. The pull itself (sim_pull) then needs no policy.
+#
 # Every skopeo call is bounded by $DOUBLES_SIM_TIMEOUT seconds (default 300).
 
 sim_blobs() { printf '%s/registry/blobs' "${DOUBLES_STATE:-/nonexistent}"; }
@@ -126,7 +132,11 @@ sim_pull() {
   # objects the same way on the next pull. The sysroot lock is held here.
   rm -f "$store"/oci-put-blob*
   tmp=$(mktemp)
-  if ! sim_skopeo --insecure-policy copy --quiet --preserve-digests --src-no-creds \
+  # The policy was applied when bootc opened the image (reg_policy_refusal); ostree keeps
+  # no signatures, and an OCI layout cannot take the sigstore attachments the host's
+  # registries.d makes skopeo read (containers/image oci/layout: "Pushing signatures for
+  # OCI images is not supported").
+  if ! sim_skopeo --insecure-policy copy --quiet --preserve-digests --remove-signatures --src-no-creds \
     "docker://$1@$2" "oci:$store:${2#sha256:}" >/dev/null 2>"$tmp"; then
     printf 'error: Pulling %s@%s: %s\n' "$1" "$2" "$(sim_err "$tmp")" >&2
     rm -f "$tmp"
@@ -140,4 +150,40 @@ reg_image_status() {
     sim_pull "$(reg_name "$1")" "$2" || return 1
   fi
   sim_files_reg_image_status "$@"
+}
+
+# reg_policy_refusal NAME@DIGEST SIGNATURE: why bootc would not open the image under
+# the host's signature policy, or nothing (status 1) when it would. SIGNATURE is the
+# origin's spec.image.signature ("containerPolicy" when it enforces).
+#  - bootc-dev/bootc crates/ostree-ext/src/container/store.rs
+#    `ImageImporter::prepare_internal`: an enforcing origin refuses a policy whose
+#    default is a lone insecureAcceptAnything (skopeo.rs `ContainerPolicy::is_default_insecure`)
+#    before any registry access.
+#  - Then `proxy.open_image`, for either signature setting: bootc never passes
+#    --insecure-policy to its proxy (ImageProxyConfig.insecure_policy stays unset), so
+#    skopeo's experimental-image-proxy `OpenImage` (containers/skopeo
+#    cmd/skopeo/proxy.go `openImageImpl`) runs containers/image's
+#    `PolicyContext.IsRunningImageAllowed` against /etc/containers/policy.json and
+#    returns its error unwrapped (signature/policy_eval*.go, e.g. "A signature was
+#    required, but no signature exists"); containers-image-proxy-rs reports a failed
+#    reply as "failed to invoke method OpenImage: <error>" (src/imageproxy.rs
+#    `Error::RequestInitiationFailure`). `skopeo copy` and podman add "Source image
+#    rejected: " (containers/image copy/single.go); the proxy does not.
+# Evaluated by digest, the manifest the pull then copies; a multi-arch index is judged
+# at its top level only (the proxy also accepts it when only the per-platform manifest
+# is signed).
+reg_policy_refusal() {
+  local out
+  [[ -n ${DOUBLES_SIM_EVALUATOR:-} ]] || return 1
+  if [[ $2 == containerPolicy ]] &&
+    jq -e '(.default | type) == "array" and (.default | length) == 1 and .default[0].type == "insecureAcceptAnything"' \
+      /etc/containers/policy.json >/dev/null 2>&1; then
+    # shellcheck disable=SC2016 # bootc's message quotes with backticks
+    printf 'containers-policy.json specifies a default of `insecureAcceptAnything`; refusing usage'
+    return 0
+  fi
+  if out=$(timeout --kill-after=5 "${DOUBLES_SIM_TIMEOUT:-300}" "$DOUBLES_SIM_EVALUATOR" / "$1" 2>&1); then
+    return 1
+  fi
+  printf 'failed to invoke method OpenImage: %s' "$(tail -n1 <<<"${out:-the signature policy evaluation failed}")"
 }
