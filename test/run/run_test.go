@@ -50,9 +50,15 @@ func runEnv(extra ...string) []string {
 // makeIn runs make TARGET ARGS... in the repository with env, bounded in time.
 func makeIn(t *testing.T, env []string, prefix []string, args ...string) result {
 	t.Helper()
+	return makeInDir(t, harness.Root(), env, prefix, args...)
+}
+
+// makeInDir runs make in the repository at dir (a copy, for an unprivileged user).
+func makeInDir(t *testing.T, dir string, env []string, prefix []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	argv := append(append([]string{}, prefix...), append([]string{"make", "-s", "--no-print-directory", "-C", harness.Root()}, args...)...)
+	argv := append(append([]string{}, prefix...), append([]string{"make", "-s", "--no-print-directory", "-C", dir}, args...)...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin = nil
@@ -250,7 +256,20 @@ func TestMakeRun(t *testing.T) {
 	ln.Close()
 	wantRefused(t, "make run on a port in use", r, fmt.Sprintf("port %d on 127.0.0.1 is in use", port), dir, before)
 
-	r = makeIn(t, env, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, append([]string{"run"}, vars(v1, port)...)...)
+	// The user must be able to read the Makefile and scripts wherever the repository
+	// lives (a checkout under a 0700 directory is common): a world-readable copy.
+	readable, err := os.MkdirTemp("", "run-nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(readable) })
+	if err := harness.CopyRepo(readable); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(readable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = makeInDir(t, readable, env, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, append([]string{"run"}, vars(v1, port)...)...)
 	wantRefused(t, "make run as a user", r, "must run as root", dir, before)
 
 	r = makeIn(t, runEnv("PATH="+pathWithout(t, "systemd-nspawn")), nil, append([]string{"run"}, vars(v1, port)...)...)
