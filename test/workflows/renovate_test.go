@@ -34,6 +34,21 @@ func renovateTemplate(tmpl string, fields map[string]string) string {
 // digest from it, and its autoReplaceStringTemplate writes a new digest back
 // into the same line (a digest pin is only replaced through that template).
 func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
+	checkRenovatePin(t, "scripts/create-ami.sh", "readonly BIB_PINNED=", "bash")
+}
+
+// The base image is pinned by digest the same way (ARG BASE_IMAGE=...:44@sha256:...):
+// without autoReplaceStringTemplate Renovate fails such an update
+// (WORKER_FILE_UPDATE_FAILED; renovatebot/renovate docs/usage/configuration-options.md,
+// autoReplaceStringTemplate: "needed ... e.g. digest pinning").
+func TestRenovateUpdatesTheBasePin(t *testing.T) {
+	checkRenovatePin(t, "Containerfile", "ARG BASE_IMAGE=", "")
+}
+
+// checkRenovatePin applies renovate.json's regex manager for file to the line
+// starting with prefix (IMAGE:TAG@sha256:DIGEST) and then its template, as
+// Renovate does for a new digest; parser ("bash" or "") checks the result parses.
+func checkRenovatePin(t *testing.T, file, prefix, parser string) {
 	data, err := os.ReadFile(harness.Path(".github", "renovate.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +59,10 @@ func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		t.Fatalf("renovate.json: %v", err)
 	}
-	script := harness.ReadFile(t, harness.Path("scripts", "create-ami.sh"))
-	pin := regexp.MustCompile(`(?m)^readonly BIB_PINNED=(\S+):([A-Za-z0-9._-]+)@(sha256:[0-9a-f]{64})$`).FindStringSubmatch(script)
+	script := harness.ReadFile(t, harness.Path(file))
+	pin := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `(\S+):([A-Za-z0-9._-]+)@(sha256:[0-9a-f]{64})$`).FindStringSubmatch(script)
 	if pin == nil {
-		t.Fatal("scripts/create-ami.sh has no `readonly BIB_PINNED=IMAGE:TAG@sha256:DIGEST` line")
+		t.Fatalf("%s has no `%sIMAGE:TAG@sha256:DIGEST` line", file, prefix)
 	}
 
 	var found *renovateManager
@@ -59,7 +74,7 @@ func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
 			if err != nil {
 				t.Fatalf("managerFilePatterns %q: %v", p, err)
 			}
-			fileMatches = fileMatches || fre.MatchString("scripts/create-ami.sh")
+			fileMatches = fileMatches || fre.MatchString(file)
 		}
 		if !fileMatches || m.CustomType != "regex" {
 			continue
@@ -75,7 +90,7 @@ func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
 		}
 	}
 	if found == nil {
-		t.Fatalf("no regex manager of renovate.json matches the BIB_PINNED line of scripts/create-ami.sh:\n%s", pin[0])
+		t.Fatalf("no regex manager of renovate.json matches the pin of %s:\n%s", file, pin[0])
 	}
 	if found.DatasourceTemplate != "docker" {
 		t.Errorf("datasourceTemplate %q, want docker", found.DatasourceTemplate)
@@ -104,23 +119,26 @@ func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
 		"currentValue": got["currentValue"], "currentDigest": got["currentDigest"],
 	})
 	updated := strings.Replace(script, sub[0], replacement, 1)
-	wantLine := "readonly BIB_PINNED=" + pin[1] + ":" + pin[2] + "@" + newDigest
+	wantLine := prefix + pin[1] + ":" + pin[2] + "@" + newDigest
 	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(wantLine) + `$`).MatchString(updated) {
 		t.Errorf("after an update the pin line is not %q; template %q gives %q", wantLine, found.AutoReplaceStringTemplate, replacement)
 	}
 	if strings.Contains(updated, pin[3]) {
-		t.Error("the old digest is still in the script after an update")
+		t.Errorf("the old digest is still in %s after an update", file)
 	}
 	if again := re.FindStringSubmatch(updated); again == nil || again[re.SubexpIndex("currentDigest")] != newDigest {
 		t.Error("the manager no longer finds the pin after its own update")
 	}
+	if parser == "" {
+		return
+	}
 	// The updated script is still a script.
-	f := filepath.Join(t.TempDir(), "create-ami.sh")
+	f := filepath.Join(t.TempDir(), filepath.Base(file))
 	if err := os.WriteFile(f, []byte(updated), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("bash", "-n", f).CombinedOutput(); err != nil {
-		t.Errorf("updated script does not parse: %v\n%s", err, out)
+	if out, err := exec.Command(parser, "-n", f).CombinedOutput(); err != nil {
+		t.Errorf("updated %s does not parse: %v\n%s", file, err, out)
 	}
 }
 
