@@ -1,0 +1,121 @@
+// Package lifecycle drives one host through an image's life with the make
+// targets a user runs against HOST=user@ip: verify v1, publish v2, os-check,
+// os-upgrade, os-apply, verify v2, os-rollback, verify v1, an unsigned image
+// refused, and automatic rollback where the host has it. The same driver runs
+// against the simulated host (test/simhost, every `make test`) and a KVM
+// virtual machine booted from the real image (`make vm-test`, vm_test.go);
+// only the Host behind it differs.
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Result is one command's outcome.
+type Result struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+// Output is both streams, for messages.
+func (r Result) Output() string { return "stdout:\n" + r.Stdout + "\nstderr:\n" + r.Stderr }
+
+// Host is a booted host, the registry it tracks, and the images to publish there.
+type Host interface {
+	// Make runs `make TARGET HOST=... VARS...` from the repository against the host.
+	Make(t *testing.T, timeout time.Duration, target string, vars ...string) Result
+	// AwaitReboot returns once the host has rebooted and accepts SSH again.
+	AwaitReboot(t *testing.T, timeout time.Duration)
+	// Publish pushes a version built beforehand with `make push` to the tag
+	// the host tracks, signs it when sign is set, and returns the pushed digest.
+	Publish(t *testing.T, version string, sign bool) string
+}
+
+// Plan names the images: V1 is booted; V2 and Unsigned are built, not yet
+// published; Broken, when set, is a built version whose health checks fail,
+// for a host with automatic rollback (AutoRollback).
+type Plan struct {
+	V1Digest     string
+	V2, Unsigned string
+	Broken       string
+	AutoRollback bool
+}
+
+// Run drives the host through every step; a failed step stops the run, as
+// the later ones depend on it.
+func Run(t *testing.T, h Host, p Plan) {
+	step := func(name string, fn func(t *testing.T)) {
+		if !t.Run(name, fn) {
+			t.Fatalf("%s failed: the later steps depend on it", name)
+		}
+	}
+	var v2 string
+	step("1-verify-v1", func(t *testing.T) { Verified(t, h, p.V1Digest) })
+	step("2-push-v2", func(t *testing.T) { v2 = h.Publish(t, p.V2, true) })
+	step("3-os-check", func(t *testing.T) {
+		// upgrade-os.sh check exits 10 for "update available"; make reports 2.
+		c := h.Make(t, 2*time.Minute, "os-check")
+		if c.ExitCode != 2 || !strings.Contains(c.Stdout, "update available") || !strings.Contains(c.Stdout, v2) {
+			t.Fatalf("os-check with v2 published: want 'update available' naming %s (make exit 2)\n%s", v2, c.Output())
+		}
+	})
+	step("4-os-upgrade", func(t *testing.T) {
+		u := h.Make(t, 10*time.Minute, "os-upgrade")
+		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v2) {
+			t.Fatalf("os-upgrade: want %s staged\n%s", v2, u.Output())
+		}
+	})
+	step("5-os-apply-verify-v2", func(t *testing.T) {
+		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
+		if a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+v2) {
+			t.Fatalf("os-apply:\n%s", a.Output())
+		}
+		h.AwaitReboot(t, 5*time.Minute)
+		Verified(t, h, v2)
+	})
+	step("6-os-rollback-verify-v1", func(t *testing.T) {
+		r := h.Make(t, 2*time.Minute, "os-rollback", "YES=1")
+		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "rolling back to "+p.V1Digest) {
+			t.Fatalf("os-rollback:\n%s", r.Output())
+		}
+		h.AwaitReboot(t, 5*time.Minute)
+		Verified(t, h, p.V1Digest)
+	})
+	step("7-unsigned-refused", func(t *testing.T) {
+		h.Publish(t, p.Unsigned, false)
+		u := h.Make(t, 5*time.Minute, "os-upgrade")
+		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "is not signed by a key this host trusts") ||
+			!strings.Contains(u.Stderr, "nothing was staged") {
+			t.Fatalf("os-upgrade to an unsigned image: want the refusal, nothing staged\n%s", u.Output())
+		}
+		Verified(t, h, p.V1Digest)
+	})
+	// Automatic rollback needs the host's own health checks to reject a boot
+	// (greenboot); a host without them has nothing to test here.
+	t.Run("8-automatic-rollback", func(t *testing.T) {
+		if !p.AutoRollback || p.Broken == "" {
+			t.Skip("the host has no automatic rollback (greenboot) yet")
+		}
+		broken := h.Publish(t, p.Broken, true)
+		if u := h.Make(t, 10*time.Minute, "os-upgrade"); u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+broken) {
+			t.Fatalf("os-upgrade to the broken image:\n%s", u.Output())
+		}
+		if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 {
+			t.Fatalf("os-apply of the broken image:\n%s", a.Output())
+		}
+		h.AwaitReboot(t, 5*time.Minute)  // into the broken image
+		h.AwaitReboot(t, 10*time.Minute) // its health checks fail: back to v1 alone
+		Verified(t, h, p.V1Digest)
+	})
+}
+
+// Verified runs `make verify` expecting digest and requires every check to pass.
+func Verified(t *testing.T, h Host, digest string) {
+	t.Helper()
+	r := h.Make(t, 5*time.Minute, "verify", "VERIFY_ARGS=--expect-digest "+digest+" --wait-boot 120")
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "PASS  bootc-digest  booted digest is "+digest) {
+		t.Fatalf("make verify expecting %s:\n%s", digest, r.Output())
+	}
+}
