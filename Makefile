@@ -293,3 +293,8 @@ run-stop: ## Power the running image off cleanly
 clean: ## Remove output/ (powers off a local `make run` guest first)
 	if [[ -e $$OUTPUT/run/runtime ]]; then scripts/run-local.sh stop --dir "$$OUTPUT/run"; fi; \
 	rm -rf -- "$$OUTPUT"
+
+# --- A real VM (KVM) ----------------------------------------------------------------
+.PHONY: vm-test
+vm-test: ## Boot the image on the real base as a KVM VM (qcow2) and drive it: upgrade, apply, rollback, unsigned image (root, /dev/kvm)
+	test/lifecycle/vm-test.sh

@@ -95,7 +95,7 @@ func makeTree(t *testing.T) string {
 	}
 	for _, s := range []string{"scripts/create-ami.sh", "scripts/build-image.sh", "scripts/push-image.sh",
 		"scripts/on-host.sh", "scripts/signing-keys.sh", "scripts/fleet.sh", "test/run-suites.sh", "test/bench/run.sh",
-		"scripts/run-local.sh", "test/standin/build.sh"} {
+		"scripts/run-local.sh", "test/standin/build.sh", "test/lifecycle/vm-test.sh"} {
 		files[s] = stub
 	}
 	for name, content := range files {
@@ -406,6 +406,8 @@ var forwardCases = []forwardCase{
 		}},
 	{target: "run-stop", vars: []string{"OUTPUT"}, script: "run-local.sh",
 		args: func(v map[string]string) []string { return cat([]string{"stop"}, runDir(v)) }},
+	{target: "vm-test", vars: []string{"BASE_IMAGE"}, script: "vm-test.sh",
+		args: func(map[string]string) []string { return []string{} }, env: []string{"BASE_IMAGE"}},
 	{target: "bench", vars: []string{"BENCH_QUICK"}, script: "run.sh",
 		args: func(map[string]string) []string { return []string{} }, env: []string{"BENCH_QUICK"}},
 	{target: "signing-keys", vars: []string{"SIGNING_KEY_DIR", "ROTATE"}, script: "signing-keys.sh",
@@ -761,5 +763,28 @@ func TestMakeBuildOnStandin(t *testing.T) {
 		if !strings.Contains(r.stderr, "stand-in") {
 			t.Errorf("make build BASE_IMAGE=standin did not say it builds on the stand-in:\n%s", r.stderr)
 		}
+	}
+}
+
+// make vm-test on a machine without KVM: one line naming the device, exit 2
+// from the script, and nothing built or started (the Go test never runs).
+func TestMakeVMTestRefusesWithoutKVM(t *testing.T) {
+	harness.Require(t, "make", "bash")
+	dev := filepath.Join(t.TempDir(), "kvm")
+	env := append(cleanEnviron(os.Environ()), "TESTBOOT_KVM_DEVICE="+dev)
+	want := "vm-test: " + dev + " is missing or not writable: this needs a Linux machine with KVM"
+	r := runMake(t, harness.Root(), env, "--no-print-directory", "vm-test")
+	if r.code == 0 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 2 {
+		t.Errorf("make vm-test without KVM: exit %d, stderr %q; want the refusal %q and make's error line", r.code, r.stderr, want)
+	}
+	if strings.Contains(r.stdout, "=== RUN") {
+		t.Errorf("make vm-test ran the VM test after the refusal:\n%s", r.stdout)
+	}
+	cmd := exec.Command(harness.Path("test", "lifecycle", "vm-test.sh"))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), want) {
+		t.Errorf("vm-test.sh without KVM: %v, %q; want exit 2 and the refusal", err, out)
 	}
 }
