@@ -17,8 +17,8 @@
 #                         (also TLS_VERIFY=false)
 #   -h, --help            this help
 #
-# Log in first (podman login REGISTRY). Every tag must end up on the same digest;
-# the script fails otherwise. Prints IMAGE@DIGEST as the last line of stdout.
+# Log in first (podman login REGISTRY). The image is uploaded once; the other tags
+# are set to its digest without a second upload. Prints IMAGE@DIGEST as the last line of stdout.
 # Exit status: 0 pushed, 1 push failed or local image missing, 2 usage error.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -70,6 +70,7 @@ case $tls_verify in
 esac
 
 require_cmd podman "apt-get install podman"
+require_cmd skopeo "apt-get install skopeo"
 src="$image:$version"
 podman image exists "$src" || die "local image '$src' not found (run 'make build' first)"
 # An image built on the local Debian stand-in (make build BASE_IMAGE=standin) has no
@@ -94,18 +95,21 @@ mkdir -p "$(dirname "$digestfile")" || die "cannot create the directory of $dige
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-digest=""
-for t in "${push_tags[@]}"; do
-  log "pushing $src to $image:$t"
-  podman push --quiet --tls-verify="$tls_verify" --digestfile "$tmp/digest" \
-    "$src" "docker://$image:$t" >&2 || die "push of $image:$t failed (logged in to ${image%%/*}?)"
-  got=$(<"$tmp/digest")
-  is_digest "$got" || die "podman reported no digest for $image:$t"
-  if [[ -z $digest ]]; then
-    digest=$got
-  elif [[ $got != "$digest" ]]; then
-    die "$image:$t got digest $got but $image:$version has $digest"
-  fi
+# One upload, under the version tag; every other tag is then pointed at that
+# digest by copying the manifest as it is (skopeo --preserve-digests; the layers
+# are already there, so containers/image's docker destination reuses them:
+# docker/docker_image_dest.go, TryReusingBlobWithOptions). A second podman push
+# could give another digest: podman drops layer annotations on a first push
+# (containers/podman#27796, containers/container-libs#1129).
+log "pushing $src to $image:$version"
+podman push --quiet --tls-verify="$tls_verify" --digestfile "$tmp/digest" \
+  "$src" "docker://$image:$version" >&2 || die "push of $image:$version failed (logged in to ${image%%/*}?)"
+digest=$(<"$tmp/digest")
+is_digest "$digest" || die "podman reported no digest for $image:$version"
+for t in "${push_tags[@]:1}"; do
+  log "tagging $image@$digest as $image:$t"
+  skopeo copy --quiet --preserve-digests --src-tls-verify="$tls_verify" --dest-tls-verify="$tls_verify" \
+    "docker://$image@$digest" "docker://$image:$t" >&2 || die "tagging $image@$digest as $image:$t failed"
 done
 
 printf '%s\n' "$digest" >"$digestfile.tmp"
