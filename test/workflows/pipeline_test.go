@@ -1,0 +1,167 @@
+package workflows
+
+// What the README's CI/CD section promises about the pipeline, checked on the files.
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"bootc-testboot/test/harness"
+
+	"gopkg.in/yaml.v3"
+)
+
+type needsList []string
+
+func (n *needsList) UnmarshalYAML(v *yaml.Node) error {
+	if v.Kind == yaml.ScalarNode {
+		*n = []string{v.Value}
+		return nil
+	}
+	return v.Decode((*[]string)(n))
+}
+
+type pJob struct {
+	Needs    needsList `yaml:"needs"`
+	If       string    `yaml:"if"`
+	RunsOn   string    `yaml:"runs-on"`
+	Strategy struct {
+		Matrix struct {
+			Include []map[string]string `yaml:"include"`
+		} `yaml:"matrix"`
+	} `yaml:"strategy"`
+	Steps []struct {
+		Uses string            `yaml:"uses"`
+		Run  string            `yaml:"run"`
+		Env  map[string]string `yaml:"env"`
+	} `yaml:"steps"`
+}
+
+type pWorkflow struct {
+	Name string               `yaml:"name"`
+	On   map[string]yaml.Node `yaml:"on"`
+	Jobs map[string]pJob      `yaml:"jobs"`
+}
+
+func loadWorkflow(t *testing.T, name string) pWorkflow {
+	t.Helper()
+	var wf pWorkflow
+	if err := yaml.Unmarshal([]byte(harness.ReadFile(t, harness.Path(".github", "workflows", name))), &wf); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return wf
+}
+
+// script is every run: of a job, in order; env is every env: value.
+func (j pJob) script() (run, env string) {
+	for _, s := range j.Steps {
+		run += s.Run + "\n"
+		for _, v := range s.Env {
+			env += v + "\n"
+		}
+	}
+	return run, env
+}
+
+func TestPipelineRules(t *testing.T) {
+	ci, pub := loadWorkflow(t, "ci.yml"), loadWorkflow(t, "publish.yml")
+	check := func(ok bool, format string, args ...any) {
+		t.Helper()
+		if !ok {
+			t.Errorf(format, args...)
+		}
+	}
+
+	// Publish after ci: only workflow_run of ci (completed, main), schedule and
+	// dispatch start it; a gate job checks ci's conclusion; every job needs the gate.
+	wr := pub.On["workflow_run"]
+	var run struct{ Workflows, Types, Branches []string }
+	check(wr.Decode(&run) == nil && strings.Join(run.Workflows, ",") == ci.Name && strings.Join(run.Types, ",") == "completed" &&
+		strings.Join(run.Branches, ",") == "main", "publish.yml: want on.workflow_run {workflows: [%s], types: [completed], branches: [main]}", ci.Name)
+	for ev := range pub.On {
+		check(ev == "workflow_run" || ev == "schedule" || ev == "workflow_dispatch", "publish.yml: trigger %q would publish without ci", ev)
+	}
+	gateRun, gateEnv := pub.Jobs["gate"].script()
+	check(strings.Contains(gateEnv, "github.event.workflow_run.conclusion") && strings.Contains(gateRun, "!= success") &&
+		strings.Contains(gateRun, "status=success"), "publish.yml: the gate job must check ci's conclusion (workflow_run) and ask for a successful ci run of the commit (schedule, dispatch)")
+	var reaches func(job string, depth int) bool
+	reaches = func(job string, depth int) bool {
+		for _, n := range pub.Jobs[job].Needs {
+			if n == "gate" || (depth < 10 && reaches(n, depth+1)) {
+				return true
+			}
+		}
+		return false
+	}
+	for name := range pub.Jobs {
+		check(name == "gate" || reaches(name, 0), "publish.yml: job %q does not wait for the gate", name)
+	}
+
+	// Weekly rebuild that publishes only changed content.
+	check(pub.On["schedule"].Kind == yaml.SequenceNode, "publish.yml: no schedule trigger (weekly rebuild)")
+	_, dispatch := pub.On["workflow_dispatch"]
+	check(dispatch, "publish.yml: no workflow_dispatch trigger")
+	pushRun, _ := pub.Jobs["push"].script()
+	check(strings.Contains(pushRun, "diff_ids"), "publish.yml: the push job does not compare the rebuild's layers with latest's")
+
+	// Both architectures, native runners, one list, every digest signed.
+	arches := map[string]string{}
+	for _, m := range pub.Jobs["build"].Strategy.Matrix.Include {
+		arches[m["arch"]] = m["runner"]
+	}
+	check(arches["amd64"] == "ubuntu-24.04" && arches["arm64"] == "ubuntu-24.04-arm", "publish.yml: build matrix %v, want amd64 on ubuntu-24.04 and arm64 on ubuntu-24.04-arm", arches)
+	check(strings.Contains(pushRun, "podman manifest add") && strings.Contains(pushRun, "podman manifest push --all=false"),
+		"publish.yml: the push job does not join the architectures in one manifest list")
+	signRun, _ := pub.Jobs["sign"].script()
+	check(strings.Contains(signRun, "cosign sign --yes --recursive"), "publish.yml: the list is not signed with --recursive")
+
+	// The base is pinned by digest; so is the builder; disk is freed before image jobs.
+	check(regexp.MustCompile(`(?m)^ARG BASE_IMAGE=[a-z0-9./_-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`).MatchString(harness.ReadFile(t, harness.Path("Containerfile"))),
+		"Containerfile: ARG BASE_IMAGE= is not pinned by digest (REPO:TAG@sha256:...)")
+	for _, f := range []string{"scripts/create-ami.sh", "Makefile", ".github/workflows/ami.yml", ".github/workflows/ci.yml"} {
+		for _, m := range regexp.MustCompile(`bootc-image-builder:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?`).FindAllStringSubmatch(harness.ReadFile(t, harness.Path(f)), -1) {
+			check(m[1] != "", "%s: %s is not pinned by digest", f, m[0])
+		}
+	}
+	for file, wf := range map[string]pWorkflow{"ci.yml": ci, "publish.yml": pub, "ami.yml": loadWorkflow(t, "ami.yml")} {
+		for name, job := range wf.Jobs {
+			freed := false
+			for _, s := range job.Steps {
+				freed = freed || strings.Contains(s.Run, ".github/prepare-runner.sh")
+				for _, c := range makeCommands(s.Run) {
+					for _, target := range c.targets {
+						heavy := target == "build" || target == "boot-test" || target == "vm-test" || target == "ami"
+						check(!heavy || freed, "%s: job %q runs make %s before .github/prepare-runner.sh", file, name, target)
+					}
+				}
+			}
+		}
+	}
+
+	// Renovate's validator runs in ci.
+	ciAll := ""
+	for _, j := range ci.Jobs {
+		r, _ := j.script()
+		ciAll += r
+	}
+	check(strings.Contains(ciAll, "renovate-config-validator --strict .github/renovate.json"), "ci.yml: Renovate's config validator does not run")
+
+	// The VM job runs only make vm-test, whose driver make test runs against the simulated host.
+	vm, ok := ci.Jobs["vm"]
+	vmRun, _ := vm.script()
+	var targets []string
+	for _, c := range makeCommands(vmRun) {
+		targets = append(targets, c.targets...)
+	}
+	check(ok && strings.Join(targets, " ") == "vm-test", "ci.yml: the vm job runs make %q, want only vm-test", targets)
+	check(!strings.Contains(vm.If, "pull_request") || ci.On["schedule"].Kind == yaml.SequenceNode, "ci.yml: the vm job skips pull requests, so ci needs its nightly schedule")
+	check(strings.Contains(harness.ReadFile(t, harness.Path("Makefile")), "vm-test: ##") &&
+		strings.Contains(harness.ReadFile(t, harness.Path("Makefile")), "\ttest/lifecycle/vm-test.sh\n"), "Makefile: vm-test does not run test/lifecycle/vm-test.sh")
+	check(strings.Contains(harness.ReadFile(t, harness.Path("test", "lifecycle", "vm-test.sh")), "-run '^TestVM$'") &&
+		strings.Contains(harness.ReadFile(t, harness.Path("test", "lifecycle", "vm_test.go")), "\tRun(t, v, Plan{"),
+		"test/lifecycle: make vm-test does not run TestVM through the lifecycle driver")
+	sim, err := os.ReadFile(harness.Path("test", "simhost", "lifecycle_test.go"))
+	check(err == nil && strings.Contains(string(sim), "lifecycle.Run(t,"), "test/simhost does not run the lifecycle driver (make test would not exercise what the vm job runs)")
+}
