@@ -41,7 +41,7 @@ IMAGE       ?= $(REGISTRY)/$(IMAGE_NAME)
 # Human version of the OS image: shown by `bootc status` and /api/info.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-# The commit time pins every timestamp in the build, so one commit gives one digest.
+# The commit time pins every timestamp: same commit, base digest and packages, same digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 SOURCE_URL  ?= https://github.com/bootc-testboot/bootc-testboot
 # Empty means: the default pinned in the Containerfile.

@@ -13,7 +13,14 @@
 # bootc-image-builder; its CI starts from an empty overlay store with a fresh
 # storage.conf (same workflow, "Workaround podman issues in GH actions",
 # osbuild/bootc-image-builder#446). Run this before anything uses podman.
+#
+# Usage: .github/prepare-runner.sh [-h|--help]
 set -euo pipefail
+case ${1:-} in
+  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "prepare-runner: unknown argument '$1' (--help)" >&2; exit 2 ;;
+esac
 [[ ${GITHUB_ACTIONS:-} == true ]] || { echo "prepare-runner: only for GitHub-hosted runners (it deletes toolchains)" >&2; exit 2; }
 df -h / /mnt 2>/dev/null || true
 sudo rm -rf /usr/share/dotnet /usr/local/lib/android /opt/ghc /usr/local/.ghcup /opt/hostedtoolcache/CodeQL \
