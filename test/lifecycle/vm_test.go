@@ -53,7 +53,7 @@ func run(timeout time.Duration, env []string, name string, args ...string) Resul
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir, cmd.Env, cmd.Stdin = harness.Root(), append(os.Environ(), env...), strings.NewReader("")
+	cmd.Dir, cmd.Env, cmd.Stdin = harness.Root(), append(workstation(), env...), strings.NewReader("")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -66,6 +66,22 @@ func run(timeout time.Duration, env []string, name string, args ...string) Resul
 		r.ExitCode, r.Stderr = -1, r.Stderr+"\n"+err.Error()
 	}
 	return r
+}
+
+// workstation is this process's environment without what `make vm-test`
+// exported that would change the make targets the driver runs.
+func workstation() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "MAKE"), name == "MFLAGS":
+		case strings.Contains(" HOST YES VERIFY_ARGS SSH_OPTS IMAGE VERSION REGISTRY IMAGE_NAME OUTPUT EXTRA_TAGS TLS_VERIFY ", " "+name+" "):
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func (v *vmHost) Make(t *testing.T, timeout time.Duration, target string, vars ...string) Result {
