@@ -4,7 +4,7 @@
 # boot-complete.target, through the hooks the image installs (configs/greenboot-hook.sh in
 # /usr/lib/greenboot/check/required.d, check/wanted.d and green.d).
 #
-# Usage: health-gate.sh required|wanted|green|status
+# Usage: health-gate.sh required|wanted|green|set-rollback-trigger|status
 #
 #   required  wait up to HEALTH_GATE_TIMEOUT seconds for every "required" check of
 #             verify-instance.sh --gate to pass (the one definition of a healthy host).
@@ -18,6 +18,10 @@
 #             (exit 0, result "held"); the host stays up and waits for an operator.
 #   wanted    the "wanted" checks of the same run: warnings only (exit 1 lists them)
 #   green     after greenboot passed the boot: record the booted digest as last known good
+#   set-rollback-trigger
+#             at shutdown (greenboot-set-rollback-trigger.service, our drop-in): greenboot's
+#             own step, only when the staged deployment will boot; a download-only one
+#             is discarded by the reboot and must not become greenboot's trigger
 #   status    print the configuration and the last result
 #   -h, --help  this help
 #
@@ -42,11 +46,11 @@ CONF=${TESTBOOT_HEALTH_CONF:-/etc/bootc-testboot/health-gate.conf}
 # verify-instance.sh's limit for one query; the gate retries until its own timeout.
 readonly QUERY_TIMEOUT=10 RETRY_SECONDS=3
 
-(($# == 1)) || usage_error "one of required, wanted, green, status is needed"
+(($# == 1)) || usage_error "one of required, wanted, green, set-rollback-trigger, status is needed"
 case $1 in
   -h | --help) usage; exit "$EX_OK" ;;
-  required | wanted | green | status) step=$1 ;;
-  *) usage_error "unknown step '$1' (required, wanted, green or status)" ;;
+  required | wanted | green | set-rollback-trigger | status) step=$1 ;;
+  *) usage_error "unknown step '$1' (required, wanted, green, set-rollback-trigger or status)" ;;
 esac
 
 require_cmd jq
@@ -203,6 +207,21 @@ do_green() {
   echo "last known good: $digest"
 }
 
+# greenboot's binary (greenboot-rs.spec: %{_libexecdir}/greenboot/greenboot).
+GREENBOOT=${TESTBOOT_GREENBOOT:-/usr/libexec/greenboot/greenboot}
+
+do_set_rollback_trigger() {
+  local s staged
+  s=$(bootc_status)
+  staged=$(jq -r '.status.staged.image.imageDigest // empty' <<<"$s")
+  [[ -n $staged ]] || return 0
+  if [[ $(jq -r '.status.staged.downloadOnly // false' <<<"$s") == true ]]; then
+    journal info "no rollback trigger for $staged: it is download-only, and this reboot discards it"
+    return 0
+  fi
+  exec "$GREENBOOT" set-rollback-trigger
+}
+
 do_status() {
   local p
   printf 'gate:      %s, timeout %ss (%s)\n' "$gate" "$timeout_s" "$CONF"
@@ -216,5 +235,6 @@ case $step in
   required) do_required ;;
   wanted) do_wanted ;;
   green) do_green ;;
+  set-rollback-trigger) do_set_rollback_trigger ;;
   status) do_status ;;
 esac

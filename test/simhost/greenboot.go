@@ -98,9 +98,9 @@ func (h *Host) greenbootAtReboot(t testing.TB, powerCut bool) {
 	env := h.grubenv(t)
 	if !powerCut {
 		// greenboot-set-rollback-trigger.service stops with
-		// ostree-finalize-staged.service. A download-only (locked)
-		// deployment is not finalized and is left out here: whether greenboot
-		// records it too is for the VM job to show.
+		// ostree-finalize-staged.service; the image's drop-in
+		// (configs/greenboot-set-rollback-trigger.conf) leaves out a
+		// download-only deployment, which the reboot discards.
 		var doc struct {
 			Status struct {
 				Staged *struct {
