@@ -16,6 +16,8 @@
 #             No loops: when the checks fail and the rollback deployment is recorded as
 #             bad, rolling back would boot that image again, so the boot is not failed
 #             (exit 0, result "held"); the host stays up and waits for an operator.
+#             The same when one deployment failed more boots in a row than greenboot
+#             allows (GREENBOOT_MAX_BOOT_ATTEMPTS + 1): the boot loader is not counting.
 #   wanted    the "wanted" checks of the same run: warnings only (exit 1 lists them)
 #   green     after greenboot passed the boot: record the booted digest as last known good
 #   set-rollback-trigger
@@ -43,6 +45,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 HERE=$(dirname "${BASH_SOURCE[0]}")
 CONF=${TESTBOOT_HEALTH_CONF:-/etc/bootc-testboot/health-gate.conf}
+# greenboot's settings (src/main.rs GREENBOOT_CONFIG_FILE; GREENBOOT_MAX_BOOT_ATTEMPTS, default 3).
+GREENBOOT_CONF=${TESTBOOT_GREENBOOT_CONF:-/etc/greenboot/greenboot.conf}
 # verify-instance.sh's limit for one query; the gate retries until its own timeout.
 readonly QUERY_TIMEOUT=10 RETRY_SECONDS=3
 
@@ -86,12 +90,13 @@ load_conf
 boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
 last_file=$(health_last_file)
 
-# write_last RESULT DIGEST VERSION FAILED_JSON VERIFY_JSON
+# write_last RESULT DIGEST VERSION FAILED_JSON VERIFY_JSON [FAILS]: FAILS counts the
+# failed boots of DIGEST in a row.
 write_last() {
   mkdir -p "$(dirname "$last_file")" || die "cannot create $(dirname "$last_file")"
   if ! { jq -n --arg boot "$boot_id" --arg r "$1" --arg d "$2" --arg v "$3" --argjson f "$4" --argjson verify "$5" \
-    --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    '{boot_id: $boot, result: $r, digest: $d, version: $v, at: $at, failed: $f, verify: $verify}' \
+    --argjson fails "${6:-0}" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    '{boot_id: $boot, result: $r, digest: $d, version: $v, at: $at, failed: $f, fails: $fails, verify: $verify}' \
     >"$last_file.tmp" && mv "$last_file.tmp" "$last_file"; }; then
     die "cannot write $last_file"
   fi
@@ -171,7 +176,19 @@ do_required() {
     echo "unhealthy, held: the rollback deployment $rollback is recorded as bad; not failing the boot"
     return 0
   fi
-  write_last fail "$booted" "$version" "$failed" "$out"
+  # greenboot only reboots while GRUB counts down (grub2/08_greenboot.cfg); a boot
+  # loader without that script never counts, and greenboot would reboot forever.
+  local fails max
+  fails=$(jq -r --arg d "$booted" 'if .result == "fail" and .digest == $d then (.fails // 1) + 1 else 1 end' <<<"${last:-null}" 2>/dev/null) || fails=1
+  max=$(sed -n 's/^GREENBOOT_MAX_BOOT_ATTEMPTS=//p' "$GREENBOOT_CONF" 2>/dev/null | tail -n1) || max=""
+  [[ $max =~ ^[0-9]+$ ]] || max=3
+  if ((fails > max + 1)); then
+    write_last held "$booted" "$version" "$failed" "$out"
+    journal err "health gate failed on ${booted:-unknown} ($why) for the $fails. boot in a row, more than greenboot's $max attempts: the boot loader does not count failed boots (greenboot's GRUB script missing?); the boot is not failed, to end the reboots; the host waits for an operator"
+    echo "unhealthy, held: $fails failed boots in a row; not failing the boot"
+    return 0
+  fi
+  write_last fail "$booted" "$version" "$failed" "$out" "$fails"
   journal err "health gate failed on ${booted:-unknown} after $((SECONDS - start))s ($attempts attempts): $why; greenboot counts a failed boot"
   return "$EX_FAIL"
 }

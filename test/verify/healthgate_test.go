@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func (g *gate) run(step string) result {
 	g.h.t.Helper()
 	r := g.h.d.RunCmd(g.h.t, harness.Cmd{Script: filepath.Join(g.dir, "health-gate.sh"), Args: []string{step},
 		Env: []string{"TESTBOOT_OSTREE_BOOTED=" + g.h.marker, "TESTBOOT_NO_JOURNAL=1", "TESTBOOT_STATE_DIR=" + g.state,
-			"TESTBOOT_HEALTH_CONF=" + g.conf}, Timeout: time.Minute})
+			"TESTBOOT_HEALTH_CONF=" + g.conf, "TESTBOOT_GREENBOOT_CONF=" + filepath.Join(g.h.dir, "greenboot.conf")}, Timeout: time.Minute})
 	res := result{stdout: r.Stdout, stderr: r.Stderr, code: r.ExitCode, calls: r.Calls}
 	assertReadOnly(g.h.t, res.calls)
 	return res
@@ -234,5 +235,28 @@ func TestHealthGateOffAndConfigProblems(t *testing.T) {
 		if r := g.h.d.RunCmd(t, c); r.ExitCode != 2 || !strings.Contains(r.Stderr, "see --help") {
 			t.Errorf("health-gate.sh %q: exit %d\n%s", args, r.ExitCode, r.Output())
 		}
+	}
+}
+
+func TestHealthGateEndsRebootsTheBootLoaderDoesNotCount(t *testing.T) {
+	g := newGate(t)
+	g.h.write("greenboot.conf", "GREENBOOT_MAX_BOOT_ATTEMPTS=2\n")
+	g.h.setUnit("hello.service", "failed")
+	failed := func(fails int) {
+		g.h.write("var-lib/health/last.json", `{"boot_id":"an-earlier-boot","result":"fail","digest":"`+bootedDigest+
+			`","failed":["unit:hello.service"],"fails":`+strconv.Itoa(fails)+`}`)
+	}
+	// Within greenboot's attempts (2, plus the first failure that sets the
+	// counter): the boot fails.
+	failed(2)
+	g.run("required").wantCode(t, 1)
+	if l := g.last(t); l["result"] != "fail" || l["fails"] != float64(3) {
+		t.Fatalf("last.json: %v", l)
+	}
+	// One more: GRUB is evidently not counting; the gate ends the reboots.
+	r := g.run("required")
+	r.wantCode(t, 0)
+	if !strings.Contains(r.stdout, "unhealthy, held: 4 failed boots in a row") {
+		t.Errorf("stdout:\n%s", r.stdout)
 	}
 }
