@@ -170,21 +170,23 @@ do_required() {
     echo "verify-instance.sh --gate failed with exit $rc"
   fi
   why=$(jq -r 'join(" ")' <<<"$failed")
+  # Failed boots of this deployment in a row (a held boot failed too).
+  local fails max
+  fails=$(jq -r --arg d "$booted" 'if (.result == "fail" or .result == "held") and .digest == $d then (.fails // 1) + 1 else 1 end' \
+    <<<"${last:-null}" 2>/dev/null) || fails=1
   if [[ -n $rollback && -n $(bad_digest_note "$rollback") ]]; then
-    write_last held "$booted" "$version" "$failed" "$out"
+    write_last held "$booted" "$version" "$failed" "$out" "$fails"
     journal err "health gate failed on ${booted:-unknown} ($why) but the rollback deployment $rollback is recorded as bad: the boot is not failed, so greenboot neither reboots nor rolls back; the host waits for an operator"
     echo "unhealthy, held: the rollback deployment $rollback is recorded as bad; not failing the boot"
     return 0
   fi
   # greenboot only reboots while GRUB counts down (grub2/08_greenboot.cfg); a boot
   # loader without that script never counts, and greenboot would reboot forever.
-  local fails max
-  fails=$(jq -r --arg d "$booted" 'if .result == "fail" and .digest == $d then (.fails // 1) + 1 else 1 end' <<<"${last:-null}" 2>/dev/null) || fails=1
   max=$(sed -n 's/^GREENBOOT_MAX_BOOT_ATTEMPTS=//p' "$GREENBOOT_CONF" 2>/dev/null | tail -n1) || max=""
   [[ $max =~ ^[0-9]+$ ]] || max=3
   if ((fails > max + 1)); then
-    write_last held "$booted" "$version" "$failed" "$out"
-    journal err "health gate failed on ${booted:-unknown} ($why) for the $fails. boot in a row, more than greenboot's $max attempts: the boot loader does not count failed boots (greenboot's GRUB script missing?); the boot is not failed, to end the reboots; the host waits for an operator"
+    write_last held "$booted" "$version" "$failed" "$out" "$fails"
+    journal err "health gate failed on ${booted:-unknown} ($why): $fails failed boots in a row, more than greenboot's $max attempts allow, so the boot loader does not count them (greenboot's GRUB script missing?); the boot is not failed, to end the reboots; the host waits for an operator"
     echo "unhealthy, held: $fails failed boots in a row; not failing the boot"
     return 0
   fi
