@@ -88,7 +88,7 @@ if ver_ge "$v" "$MIN_ROLLBACK_APPLY"; then
   # (the digest recorded as bad but no rollback): hangups and closed pipes are ignored.
   trap '' HUP PIPE
   # Recorded first: the detached unit reboots the machine.
-  record_bad_digest "$booted" "$booted_version"
+  record_bad_digest "$booted" "$booted_version" "rolled back by rollback-os.sh"
   run_detached "$ROLLBACK_UNIT" bootc rollback --apply "${soft[@]}" ||
     die "could not start systemd unit $ROLLBACK_UNIT; nothing rolled back ($booted stays recorded as bad)"
   log "rolling back from $booted to $target: $kind reboot (unit $ROLLBACK_UNIT: bootc rollback --apply${soft:+ ${soft[*]}})" || true
@@ -98,7 +98,7 @@ else
   s=$(bootc_status)
   [[ $(jq -r '.status.rollbackQueued // false' <<<"$s") == true ]] ||
     die "bootc rollback did not queue the rollback deployment; not rebooting"
-  record_bad_digest "$booted" "$booted_version"
+  record_bad_digest "$booted" "$booted_version" "rolled back by rollback-os.sh"
   log "rolling back from $booted to $target: full reboot (systemctl reboot; bootc $v)"
   systemctl reboot || die "systemctl reboot failed; the rollback is queued for the next reboot"
 fi

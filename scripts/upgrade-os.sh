@@ -114,10 +114,10 @@ refuse_bad() {
   note=$(bad_digest_note "$1")
   [[ -n $note ]] || return 0
   if $force; then
-    warn "$2 $1 was recorded as bad by a rollback (${note#*$'\t'}); continuing because of --force"
+    warn "$2 $1 was recorded as bad by a rollback ($(bad_digest_why "$note")); continuing because of --force"
     return 0
   fi
-  die "$2 $1 was recorded as bad by a rollback on ${note#*$'\t'}; refusing it (--force overrides)"
+  die "$2 $1 was recorded as bad by a rollback on $(bad_digest_why "$note"); refusing it (--force overrides)"
 }
 
 # refuse_older IMAGE_JSON WHAT: stop unless --allow-downgrade when IMAGE may be older than
@@ -238,8 +238,21 @@ do_status() {
   expected=$(cat "$dir/expected-digest" 2>/dev/null || true)
   [[ -z $expected ]] || printf 'expected:  %s (recorded by download)\n' "$expected"
   if [[ -f $dir/bad-digests ]]; then
-    awk -F '\t' '{ printf "bad:       %s (abandoned by a rollback on %s)\n", $1, $2 }' "$dir/bad-digests"
+    awk -F '\t' '{ printf "bad:       %s (abandoned by a rollback on %s%s)\n", $1, $2, ($4 == "" ? "" : ": " $4) }' "$dir/bad-digests"
   fi
+  health_status_lines
+}
+
+# health_status_lines: what the boot health gate recorded (scripts/health-gate.sh).
+health_status_lines() {
+  local good last
+  good=$(cat "$(last_known_good_file)" 2>/dev/null || true)
+  [[ -z $good ]] || awk -F '\t' 'NR == 1 { printf "good:      %s (version %s, last known good: passed the health gate on %s)\n", $1, ($3 == "" ? "unknown" : $3), $2 }' <<<"$good"
+  last=$(cat "$(health_last_file)" 2>/dev/null || true)
+  jq -e '.result and .digest' >/dev/null 2>&1 <<<"$last" || return 0
+  jq -r '"health:    \(.result) on \(.digest) at \(.at)" +
+    (if .result == "held" then ": the rollback deployment is recorded as bad, so the boot was not failed; waiting for an operator" else "" end) +
+    (if (.failed // []) | length > 0 then " (failed: \(.failed | join(" ")))" else "" end)' <<<"$last"
 }
 
 do_check() {

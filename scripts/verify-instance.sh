@@ -24,6 +24,10 @@
 #   --layout-checks         check /usr read-only and /var writable even on a host that is not
 #                           booted by ostree (a simulated bootc layout, e.g. the boot rig)
 #   --json                  print one JSON document (checks, summary, facts) instead of lines
+#   --gate                  the boot health gate's view (scripts/health-gate.sh): each check is
+#                           "required" or "wanted" (in --json, field "gate"), only a failed
+#                           required check fails (exit 1), system-state is not checked (the gate
+#                           runs during start-up) and nothing is written to the journal
 #   -h, --help              this help
 #
 # On a host that is not a bootc host (no bootc, no /run/ostree-booted, or no booted
@@ -35,7 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 expect_digest="" expect_version="" url="http://127.0.0.1"
 min_free_mb=500 min_free_percent=5 timeout_s=10 wait_boot=0
 unit_dir=${TESTBOOT_UNIT_DIR:-/usr/lib/systemd/system}
-layout_checks=false json=false
+layout_checks=false json=false gate=false
 # The ostree boot marker; tests point it elsewhere.
 ostree_booted=${TESTBOOT_OSTREE_BOOTED:-/run/ostree-booted}
 
@@ -53,6 +57,7 @@ while (($#)); do
     --unit-dir) need_value "$@"; unit_dir=$2; shift 2 ;;
     --layout-checks) layout_checks=true; shift ;;
     --json) json=true; shift ;;
+    --gate) gate=true; shift ;;
     -h | --help) usage; exit "$EX_OK" ;;
     *) usage_error "unknown argument '$1'" ;;
   esac
@@ -75,16 +80,32 @@ require_cmd systemctl "verify-instance.sh checks a systemd host"
 # --- Results ----------------------------------------------------------------
 # Each check appends one JSON object; the summary and the exit code derive from them.
 checks=()
-n_pass=0 n_fail=0 n_skip=0
+n_pass=0 n_fail=0 n_skip=0 n_fail_required=0
+
+# gate_of NAME: what a failure of the check means to the boot health gate, the one
+# definition of a healthy boot (scripts/health-gate.sh runs this script). "required":
+# the boot failed, and greenboot rolls back after GREENBOOT_MAX_BOOT_ATTEMPTS such boots.
+# "wanted": a warning, because booting the previous image cannot fix it: free space and
+# /var are shared by both deployments, a host's policy.json edit is kept by the /etc
+# merge, a digest other than the recorded one or a failed ostree-boot-complete means the
+# new image never booted (this is the old one), and system-state includes units that
+# are not ours.
+gate_of() {
+  case $1 in
+    bootc-digest | bootc-version | bootc-sigpolicy | unit:ostree-boot-complete.service | system-state | free-space:*) printf wanted ;;
+    *) printf required ;;
+  esac
+}
 
 record() { # STATUS NAME DETAIL
-  local status=$1 name=$2 detail=$3
+  local status=$1 name=$2 detail=$3 g
+  g=$(gate_of "$name")
   case $status in
     PASS) n_pass=$((n_pass + 1)) ;;
-    FAIL) n_fail=$((n_fail + 1)) ;;
+    FAIL) n_fail=$((n_fail + 1)); [[ $g != required ]] || n_fail_required=$((n_fail_required + 1)) ;;
     SKIP) n_skip=$((n_skip + 1)) ;;
   esac
-  checks+=("$(jq -cn --arg s "$status" --arg n "$name" --arg d "$detail" '{name: $n, status: $s, detail: $d}')")
+  checks+=("$(jq -cn --arg s "$status" --arg n "$name" --arg d "$detail" --arg g "$g" '{name: $n, status: $s, detail: $d, gate: $g}')")
   $json || printf '%s  %s  %s\n' "$status" "$name" "$detail"
 }
 
@@ -224,6 +245,12 @@ skip_bootc_rest() {
 
 # --- systemd --------------------------------------------------------------------
 check_system_state() {
+  if $gate; then
+    # The gate runs inside start-up (greenboot-healthcheck.service is ordered before
+    # boot-complete.target), where the state is "starting" until the gate itself ends.
+    record SKIP system-state "not checked by the boot gate: it runs before start-up has finished"
+    return
+  fi
   if ((wait_boot > 0)); then
     # --wait returns once start-up finished (running or degraded).
     timeout "$wait_boot" systemctl is-system-running --wait >/dev/null 2>&1 || true
@@ -413,9 +440,11 @@ if findmnt -n /sysroot >/dev/null 2>&1; then check_free_space /sysroot; else che
 check_free_space /var
 
 summary="$n_pass passed, $n_fail failed, $n_skip skipped"
+$gate && summary="$summary; $n_fail_required required failed"
 if $json; then
   printf '%s\n' "${checks[@]}" | jq -s \
     --argjson pass "$n_pass" --argjson fail "$n_fail" --argjson skip "$n_skip" \
+    --argjson gate "$gate" --argjson fail_required "$n_fail_required" \
     --argjson bootc_host "$bootc_host" --arg bootc_reason "$bootc_reason" \
     --arg image "$booted_image" --arg digest "$booted_digest" --arg version "$booted_version" \
     --arg expect_digest "$expect_digest" --arg expect_version "$expect_version" \
@@ -424,9 +453,9 @@ if $json; then
     --argjson min_mb "$min_free_mb" --argjson min_pct "$min_free_percent" \
     --arg failed "$(printf '%s\n' "${failed_units[@]}")" \
     '{
-      ok: ($fail == 0),
+      ok: (if $gate then $fail_required == 0 else $fail == 0 end),
       checks: .,
-      summary: {passed: $pass, failed: $fail, skipped: $skip},
+      summary: {passed: $pass, failed: $fail, skipped: $skip, required_failed: $fail_required},
       facts: {
         bootc_host: $bootc_host,
         bootc_skip_reason: (if $bootc_reason == "" then null else $bootc_reason end),
@@ -447,6 +476,11 @@ else
   printf 'summary: %s\n' "$summary"
 fi
 
+if $gate; then
+  # The gate logs its own decision (one line per boot, not one per attempt).
+  ((n_fail_required == 0)) || exit "$EX_FAIL"
+  exit "$EX_OK"
+fi
 if ((n_fail > 0)); then
   journal warning "verification failed: $summary"
   exit "$EX_FAIL"

@@ -197,17 +197,31 @@ bad_digest_note() {
   awk -v d="$1" -F '\t' '$1 == d { print; exit }' "$f"
 }
 
-# record_bad_digest DIGEST VERSION: remember a digest a rollback abandoned, so upgrades
-# refuse it (the update timer or an operator would otherwise stage it again).
+# record_bad_digest DIGEST VERSION [REASON]: remember a digest a rollback abandoned, so
+# upgrades refuse it (the update timer or an operator would otherwise stage it again).
+# One line per digest: DIGEST, time, version, reason (tab-separated; the reason says who
+# rolled back and, for the boot health gate, which checks failed).
 record_bad_digest() {
-  local dir
+  local dir reason=${3:-}
   dir=$(testboot_state_dir)
   is_digest "$1" || die "refusing to record '$1' as a bad digest: not sha256:<64 hex>"
   mkdir -p "$dir" || die "cannot create $dir"
   [[ -n $(bad_digest_note "$1") ]] && return 0
-  printf '%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${2:-}" >>"$dir/bad-digests" ||
+  reason=${reason//[$'\t\n']/ }
+  printf '%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${2:-}" "$reason" >>"$dir/bad-digests" ||
     die "cannot write $dir/bad-digests"
 }
+
+# bad_digest_why NOTE: "TIME (REASON)" of a bad-digests line, for messages.
+bad_digest_why() {
+  awk -F '\t' '{ printf "%s%s", $2, ($4 == "" ? "" : " (" $4 ")") }' <<<"$1"
+}
+
+# Records of the boot health gate (scripts/health-gate.sh), next to bad-digests:
+#   last-known-good    DIGEST, time, version of the last deployment that passed the gate
+#   health/last.json   the gate's last result: boot, digest, result, failed checks
+health_last_file() { printf '%s/health/last.json' "$(testboot_state_dir)"; }
+last_known_good_file() { printf '%s/last-known-good' "$(testboot_state_dir)"; }
 
 # run_detached UNIT CMD...: run CMD as a transient systemd unit outside this session, so
 # a command that reboots the machine lets an SSH session return cleanly first.

@@ -69,6 +69,13 @@ func TestImageConfigsInPlace(t *testing.T) {
 		{"configs/kargs.toml", "/usr/lib/bootc/kargs.d/10-bootc-testboot.toml", 0o644},
 		{"configs/registry-auth.sh", "/etc/profile.d/bootc-testboot-registry-auth.sh", 0o644},
 		{"configs/user-runtime-dir-root.conf", "/usr/lib/systemd/system/user-runtime-dir@0.service.d/bootc-testboot-registry-auth.conf", 0o644},
+		// The boot health gate: greenboot's hooks, our switch in /etc, the trigger drop-in.
+		{"scripts/health-gate.sh", "/usr/libexec/bootc-testboot/health-gate.sh", 0o755},
+		{"configs/health-gate.conf", "/etc/bootc-testboot/health-gate.conf", 0o644},
+		{"configs/greenboot-hook.sh", "/usr/lib/greenboot/check/required.d/50_bootc_testboot.sh", 0o755},
+		{"configs/greenboot-hook.sh", "/usr/lib/greenboot/check/wanted.d/50_bootc_testboot.sh", 0o755},
+		{"configs/greenboot-hook.sh", "/usr/lib/greenboot/green.d/50_bootc_testboot.sh", 0o755},
+		{"configs/greenboot-set-rollback-trigger.conf", "/usr/lib/systemd/system/greenboot-set-rollback-trigger.service.d/50-bootc-testboot.conf", 0o644},
 	}
 	for _, f := range files {
 		path := filepath.Join(root, f.dst)

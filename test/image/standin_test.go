@@ -21,6 +21,7 @@ func TestStandinAdapters(t *testing.T) {
 	}{
 		{"dnf install present", []string{"dnf", "-y", "install", "nginx", "jq"}, 0, "nginx is present"},
 		{"dnf install Fedora-only", []string{"dnf", "-y", "install", "policycoreutils-python-utils"}, 0, "Fedora-only"},
+		{"dnf install greenboot", []string{"dnf", "-y", "install", "greenboot"}, 0, "greenboot is Fedora-only"},
 		{"dnf install missing", []string{"dnf", "-y", "install", "jq", "no-such-package"}, 1,
 			"not in the stand-in base: no-such-package -- add the Debian package to PACKAGES in test/standin/build.sh"},
 		{"dnf other command", []string{"dnf", "-y", "upgrade"}, 1, "only 'install' and 'clean'"},

@@ -35,7 +35,7 @@ func TestRollbackRebootsIntoPreviousAndRecordsBadDigest(t *testing.T) {
 		t.Errorf("want rollback queued and staged dropped: queued=%v staged=%+v", h.Status.RollbackQueued, h.Status.Staged)
 	}
 	bad := harness.ReadFile(t, stateFile(d, "bad-digests"))
-	if !strings.HasPrefix(bad, v1+"\t") || !strings.HasSuffix(bad, "\tv1\n") {
+	if !strings.HasPrefix(bad, v1+"\t") || !strings.HasSuffix(bad, "\tv1\trolled back by rollback-os.sh\n") {
 		t.Errorf("bad-digests = %q, want the abandoned %s", bad, v1)
 	}
 }

@@ -381,6 +381,7 @@ func (h *Host) Boot(t testing.TB) {
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry.sh") + ":" + guestDoublesDir + "/lib/registry.sh",
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry-skopeo.sh") + ":" + guestDoublesDir + "/lib/registry-skopeo.sh",
 		"--bind-ro=" + h.evaluator + ":" + guestEvaluator,
+		greenbootBind(),
 		// The rig's units, bridges and report.
 		"--bind-ro=" + units + ":/run/systemd/system",
 		"--bind=" + h.sockGuest + ":" + guestSockGuest,
@@ -612,6 +613,7 @@ func (h *Host) finalize(t testing.TB, powerCut bool) {
 		}
 		writeFile(t, p, string(b), 0o644)
 	}
+	h.greenbootAtReboot(t, powerCut)
 	var doc harness.Host
 	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
 	s := doc.Status
@@ -915,4 +917,5 @@ ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id >%[1]s/.ready && mv %[
 	for _, u := range []string{"cloud-init-local.service", "cloud-init.service", "cloud-config.service", "cloud-final.service"} {
 		symlink(t, "/dev/null", filepath.Join(dir, u))
 	}
+	writeGreenbootUnit(t, dir)
 }

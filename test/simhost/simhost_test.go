@@ -65,6 +65,9 @@ func (f *fixture) build(t *testing.T, n int) harness.Image {
 		if err := signing.UseKeys(dir, f.key); err != nil {
 			return err
 		}
+		if err := healthGateModify(dir, n); err != nil {
+			return err
+		}
 		if n > 1 {
 			if n >= firstWithExtra {
 				if err := harness.AddExtraApp(dir); err != nil {
@@ -484,6 +487,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		requireVisits(t, h, 4)
 	})
 
+	var staged7 published
 	step("10-unsigned-image-refused-until-signed", func(t *testing.T) {
 		// The tracked tag moves to an image nobody signed (a push outside the
 		// publish workflow, or one whose sign job has not run yet). The host
@@ -513,7 +517,10 @@ func TestUpgradeApplyRollback(t *testing.T) {
 			t.Fatalf("os-upgrade once the image is signed:\n%s", u.Output())
 		}
 		requireStatus(t, h, "booted:    "+v6.Pushed, "staged:    "+v7.Pushed, "download-only: applied only by")
+		staged7 = v7
 	})
+
+	healthGateSteps(step, f, h, staged7)
 }
 
 func anyAtLeast(sizes map[string]int64, n int64) bool {
