@@ -327,7 +327,11 @@ func (c *checker) run(run *yaml.Node, secretEnv map[string]bool) {
 			}
 		}
 	}
-	for _, cmd := range makeCommands(script) {
+	calls, err := makeCommands(script)
+	if err != nil {
+		c.add(run, RuleMakeTarget, "run script does not parse as bash, so its make targets cannot be checked: %v", err)
+	}
+	for _, cmd := range calls {
 		if cmd.otherMakefile {
 			continue
 		}

@@ -2,7 +2,10 @@ package workflows
 
 import (
 	"path"
+	"regexp"
 	"strings"
+
+	"bootc-testboot/test/shellwords"
 )
 
 // makeCall is one `make ...` command found in a run script.
@@ -12,65 +15,68 @@ type makeCall struct {
 	otherMakefile bool // -C or -f: another Makefile, not checked
 }
 
-// makeCommands finds the make invocations of a shell script. It knows enough
-// shell to split commands (newlines, ; & | ( ) and backquotes outside quotes),
-// honour quotes, comments and line continuations, and look past the wrappers a
-// workflow puts in front of make: VAR=value, sudo [opts], env [opts] [VAR=value],
-// time, exec, command.
-func makeCommands(script string) []makeCall {
+// ghExpression is a ${{ }} expression, which the runner replaces before bash
+// reads the script; it is masked so the script parses.
+var ghExpression = regexp.MustCompile(`\$\{\{.*?\}\}`)
+
+// commands parses a run script with the shared shell parser and drops what a
+// workflow puts in front of the command it runs (see unwrap).
+func commands(script string) ([]shellwords.Command, error) {
+	cmds, err := shellwords.Parse(ghExpression.ReplaceAllStringFunc(script, func(m string) string {
+		return strings.Repeat("x", len(m))
+	}))
+	for i := range cmds {
+		cmds[i].Words = unwrap(cmds[i].Words)
+	}
+	return cmds, err
+}
+
+// makeCommands finds the make invocations of a run script.
+func makeCommands(script string) ([]makeCall, error) {
+	cmds, err := commands(script)
 	var calls []makeCall
-	for _, cmd := range splitCommands(script) {
-		words := unwrap(cmd.words)
-		if len(words) == 0 || path.Base(words[0]) != "make" {
+	for _, cmd := range cmds {
+		if len(cmd.Words) == 0 || path.Base(cmd.Words[0]) != "make" {
 			continue
 		}
-		call := makeCall{line: cmd.line}
-		args := words[1:]
+		call := makeCall{line: cmd.Line - 1}
+		args := cmd.Words[1:]
 		for j := 0; j < len(args); j++ {
 			a := args[j]
 			switch {
-			case a == "-C" || a == "-f" || a == "--file" || a == "--makefile" || a == "--directory" ||
-				strings.HasPrefix(a, "--directory=") || strings.HasPrefix(a, "--file=") || strings.HasPrefix(a, "--makefile=") ||
+			case a == "-C" || a == "-f" || a == "--file" || a == "--makefile" || a == "--directory":
+				call.otherMakefile = true
+				j++
+			case strings.HasPrefix(a, "--directory=") || strings.HasPrefix(a, "--file=") || strings.HasPrefix(a, "--makefile=") ||
 				(strings.HasPrefix(a, "-C") || strings.HasPrefix(a, "-f")) && !strings.HasPrefix(a, "--"):
 				call.otherMakefile = true
-				if a == "-C" || a == "-f" || a == "--file" || a == "--makefile" || a == "--directory" {
-					j++
-				}
 			case a == "-j" || a == "-l" || a == "-o" || a == "-W" || a == "-I":
 				j++ // option with a separate argument
-			case strings.HasPrefix(a, "-"):
-			case isAssignment(a) || strings.Contains(a, "="):
-			case strings.HasPrefix(a, ">") || strings.HasPrefix(a, "<") || strings.HasPrefix(a, "2>") || strings.HasPrefix(a, "1>"):
-				if a == ">" || a == ">>" || a == "<" || a == "2>" || a == "1>" {
-					j++
-				}
+			case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
 			default:
 				call.targets = append(call.targets, a)
 			}
 		}
 		calls = append(calls, call)
 	}
-	return calls
+	return calls, err
 }
 
-// unwrap drops what a workflow puts in front of the command it runs:
-// VAR=value, sudo [opts], env [opts] [VAR=value], time, exec, command.
+// unwrap drops sudo [opts], env [opts] [VAR=value], time, exec and command
+// (the parser already keeps leading VAR=value apart).
 func unwrap(words []string) []string {
 	i := 0
 	for i < len(words) {
-		w := words[i]
-		switch {
-		case isAssignment(w):
+		switch w := words[i]; w {
+		case "sudo", "env":
 			i++
-		case w == "sudo" || w == "env":
-			i++
-			for i < len(words) && (strings.HasPrefix(words[i], "-") || (w == "env" && isAssignment(words[i]))) {
+			for i < len(words) && (strings.HasPrefix(words[i], "-") || w == "env" && isAssignment(words[i])) {
 				if w == "sudo" && (words[i] == "-u" || words[i] == "-g" || words[i] == "-C" || words[i] == "-D") {
 					i++
 				}
 				i++
 			}
-		case w == "time" || w == "exec" || w == "command":
+		case "time", "exec", "command":
 			i++
 		default:
 			return words[i:]
@@ -84,7 +90,8 @@ func unwrap(words []string) []string {
 // docker asked to build. It returns the 0-based script line of each.
 func imageBuilds(script string) []int {
 	var lines []int
-	for _, c := range makeCommands(script) {
+	calls, _ := makeCommands(script)
+	for _, c := range calls {
 		for _, t := range c.targets {
 			if t == "build" && !c.otherMakefile {
 				lines = append(lines, c.line)
@@ -92,18 +99,18 @@ func imageBuilds(script string) []int {
 			}
 		}
 	}
-	for _, cmd := range splitCommands(script) {
-		words := unwrap(cmd.words)
-		if len(words) == 0 {
+	cmds, _ := commands(script)
+	for _, cmd := range cmds {
+		if len(cmd.Words) == 0 {
 			continue
 		}
-		switch path.Base(words[0]) {
+		switch path.Base(cmd.Words[0]) {
 		case "build-image.sh":
-			lines = append(lines, cmd.line)
+			lines = append(lines, cmd.Line-1)
 		case "podman", "buildah", "docker":
-			for _, w := range words[1:] {
+			for _, w := range cmd.Words[1:] {
 				if w == "build" || w == "bud" || w == "buildx" {
-					lines = append(lines, cmd.line)
+					lines = append(lines, cmd.Line-1)
 					break
 				}
 			}
@@ -113,107 +120,6 @@ func imageBuilds(script string) []int {
 }
 
 func isAssignment(w string) bool {
-	eq := strings.IndexByte(w, '=')
-	if eq <= 0 {
-		return false
-	}
-	for k, r := range w[:eq] {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || k > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-type command struct {
-	line  int
-	words []string
-}
-
-// splitCommands cuts a script into simple commands made of unquoted words.
-func splitCommands(script string) []command {
-	var (
-		out        []command
-		words      []string
-		word       strings.Builder
-		inWord     bool
-		quote      rune
-		line       int
-		start      = -1
-		runes      = []rune(script)
-		endWord    func()
-		endCommand func()
-	)
-	endWord = func() {
-		if inWord {
-			words = append(words, word.String())
-			word.Reset()
-			inWord = false
-		}
-	}
-	endCommand = func() {
-		endWord()
-		if len(words) > 0 {
-			out = append(out, command{line: start, words: words})
-		}
-		words, start = nil, -1
-	}
-	for i := 0; i < len(runes); i++ {
-		r := runes[i]
-		if quote != 0 {
-			switch {
-			case r == quote:
-				quote = 0
-			case r == '\\' && quote == '"' && i+1 < len(runes):
-				i++
-				if runes[i] == '\n' {
-					line++
-				} else {
-					word.WriteRune(runes[i])
-				}
-			default:
-				if r == '\n' {
-					line++
-				}
-				word.WriteRune(r)
-			}
-			continue
-		}
-		switch {
-		case r == '\\' && i+1 < len(runes):
-			i++
-			if runes[i] == '\n' {
-				line++ // continuation: the command goes on
-				endWord()
-				continue
-			}
-			word.WriteRune(runes[i])
-			inWord = true
-		case r == '\'' || r == '"':
-			quote = r
-			inWord = true
-			if start < 0 {
-				start = line
-			}
-		case r == '#' && !inWord:
-			for i+1 < len(runes) && runes[i+1] != '\n' {
-				i++
-			}
-		case r == '\n':
-			endCommand()
-			line++
-		case r == ';' || r == '&' || r == '|' || r == '(' || r == ')' || r == '`' || r == '{' && !inWord || r == '}' && !inWord:
-			endCommand()
-		case r == ' ' || r == '\t':
-			endWord()
-		default:
-			if start < 0 {
-				start = line
-			}
-			word.WriteRune(r)
-			inWord = true
-		}
-	}
-	endCommand()
-	return out
+	name, _, ok := strings.Cut(w, "=")
+	return ok && regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(name)
 }

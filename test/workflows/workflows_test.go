@@ -87,7 +87,11 @@ func TestWorkflowsRunProjectTargets(t *testing.T) {
 		for _, job := range wf.Jobs {
 			for _, step := range job.Steps {
 				scripts = append(scripts, step.Run)
-				for _, c := range makeCommands(step.Run) {
+				calls, err := makeCommands(step.Run)
+				if err != nil {
+					t.Errorf("%s: %v", file, err)
+				}
+				for _, c := range calls {
 					for _, target := range c.targets {
 						seen[target] = true
 					}
@@ -198,14 +202,21 @@ func TestMakeCommandParsing(t *testing.T) {
 	}
 	for script, want := range cases {
 		var got []string
-		for _, c := range makeCommands(script) {
+		calls, err := makeCommands(script)
+		if err != nil {
+			t.Errorf("makeCommands(%q): %v", script, err)
+		}
+		for _, c := range calls {
 			got = append(got, c.targets...)
 		}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("makeCommands(%q) targets = %q, want %q", script, got, want)
 		}
 	}
-	if calls := makeCommands("make -C apps/hello test"); len(calls) != 1 || !calls[0].otherMakefile {
+	if _, err := makeCommands("if make test; then"); err == nil {
+		t.Error("a run script that does not parse was accepted")
+	}
+	if calls, _ := makeCommands("make -C apps/hello test"); len(calls) != 1 || !calls[0].otherMakefile {
 		t.Errorf("make -C must be marked as another Makefile: %+v", calls)
 	}
 }

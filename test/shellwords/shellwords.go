@@ -1,0 +1,89 @@
+// Package shellwords splits shell source into simple commands and their words
+// with mvdan.cc/sh/v3/syntax, the bash parser behind shfmt, so the docs checks
+// and the workflow checks read commands by the same rules as bash.
+package shellwords
+
+import (
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// Command is one simple command, wherever it stands: in a list or pipeline,
+// in a compound command or function body, or inside $(...).
+type Command struct {
+	Line  int      // 1-based line of the command's first word or assignment
+	Words []string // arguments, command name first, as Text gives them
+	Call  *syntax.CallExpr
+}
+
+// Parse reads src as bash and returns its simple commands in source order,
+// including those with only assignments (Words empty).
+func Parse(src string) ([]Command, error) {
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+	if err != nil {
+		return nil, err
+	}
+	var out []Command
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if c, ok := n.(*syntax.CallExpr); ok {
+			cmd := Command{Line: int(c.Pos().Line()), Call: c}
+			for _, w := range c.Args {
+				cmd.Words = append(cmd.Words, Text(src, w))
+			}
+			out = append(out, cmd)
+		}
+		return true
+	})
+	return out, nil
+}
+
+// Text is a word as the command receives it when its expansions are left
+// alone: quotes and escapes removed, each expansion ($x, $(...)) as written.
+func Text(src string, w *syntax.Word) string {
+	var b strings.Builder
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(unescape(p.Value, ""))
+		case *syntax.SglQuoted:
+			b.WriteString(p.Value)
+		case *syntax.DblQuoted:
+			for _, q := range p.Parts {
+				if l, ok := q.(*syntax.Lit); ok {
+					b.WriteString(unescape(l.Value, "\"$`\\\n"))
+				} else {
+					b.WriteString(Source(src, q))
+				}
+			}
+		default:
+			b.WriteString(Source(src, p))
+		}
+	}
+	return b.String()
+}
+
+// Source is the text of node n in src.
+func Source(src string, n syntax.Node) string {
+	return src[n.Pos().Offset():n.End().Offset()]
+}
+
+// unescape drops the backslash before a character of only ("" for any), as
+// bash does outside quotes (any character) and inside double quotes ($ ` " \
+// and newline).
+func unescape(s, only string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && (only == "" || strings.IndexByte(only, s[i+1]) >= 0) {
+			i++
+			if s[i] == '\n' {
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
