@@ -13,45 +13,22 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"bootc-testboot/test/shellwords"
 )
 
 // --- Links and anchors -------------------------------------------------------
-
-var refDefinition = regexp.MustCompile(`^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)`)
 
 // CheckLinks verifies every relative link of d: the file or directory exists
 // and, for a #fragment into a Markdown file, the anchor exists there.
 func CheckLinks(root string, d *Doc) []Problem {
 	var out []Problem
-	for _, l := range d.Prose {
-		var targets []string
-		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
-			targets = append(targets, linkTarget(m[2]))
-		}
-		if m := refDefinition.FindStringSubmatch(l.Text); m != nil {
-			targets = append(targets, m[1])
-		}
-		for _, t := range targets {
-			if msg := checkLink(root, d.Rel, t); msg != "" {
-				out = append(out, Problem{d.Rel, l.N, msg})
-			}
+	for _, l := range d.Links {
+		if msg := checkLink(root, d.Rel, l.Text); msg != "" {
+			out = append(out, Problem{d.Rel, l.Line, msg})
 		}
 	}
 	return out
-}
-
-// linkTarget drops the optional title and angle brackets of a link destination.
-func linkTarget(dest string) string {
-	dest = strings.TrimSpace(dest)
-	if strings.HasPrefix(dest, "<") {
-		if i := strings.Index(dest, ">"); i > 0 {
-			return dest[1:i]
-		}
-	}
-	if i := strings.IndexAny(dest, " \t"); i >= 0 {
-		dest = dest[:i]
-	}
-	return dest
 }
 
 var uriScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
@@ -140,36 +117,32 @@ type Command struct {
 }
 
 // Commands returns the simple commands written in d's code: every inline code
-// span and the commands of every shell/console block.
+// span and every shell/console block, read by the shared shell parser. Code
+// that does not parse as shell (prose in backticks, a bad block, which
+// CheckShellBlocks reports) gives no commands.
 func Commands(d *Doc) []Command {
 	var out []Command
-	for _, s := range d.Spans {
-		for _, ws := range splitCommands(s.Text) {
-			out = append(out, Command{s.Line, ws})
+	add := func(line int, src string) {
+		cmds, _ := shellwords.Parse(src)
+		for _, c := range cmds {
+			if len(c.Words) > 0 {
+				out = append(out, Command{line + c.Line - 1, c.Words})
+			}
 		}
 	}
+	for _, s := range d.Spans {
+		// <placeholder> in prose code is a word, not a redirection.
+		add(s.Line, spanPlaceholder.ReplaceAllString(s.Text, "…$1…"))
+	}
 	for _, b := range d.Blocks {
-		if !isShell(b.Lang) {
-			continue
-		}
-		lines := strings.Split(shellText(b), "\n")
-		for i := 0; i < len(lines); i++ {
-			start := i
-			text := lines[i]
-			for strings.HasSuffix(text, `\`) && i+1 < len(lines) {
-				i++
-				text = strings.TrimSuffix(text, `\`) + " " + lines[i]
-			}
-			if b.Lang == "console" && text == "" {
-				continue
-			}
-			for _, ws := range splitCommands(text) {
-				out = append(out, Command{b.Line + 1 + start, ws})
-			}
+		if isShell(b.Lang) {
+			add(b.Line+1, shellText(b))
 		}
 	}
 	return out
 }
+
+var spanPlaceholder = regexp.MustCompile(`<([A-Za-z][A-Za-z0-9_./:-]*)>`)
 
 func isShell(lang string) bool {
 	switch lang {
@@ -201,58 +174,6 @@ func shellText(b Block) string {
 		cont = strings.HasSuffix(lines[i], `\`)
 	}
 	return strings.Join(lines, "\n")
-}
-
-// splitCommands cuts one line of shell into simple commands and their words.
-// It is deliberately small: quotes group words, separators (; | & && || ( )
-// $( `) end a command, and a word starting with # ends the line.
-func splitCommands(s string) [][]string {
-	var cmds [][]string
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	flushWord := func() {
-		if inWord {
-			words = append(words, cur.String())
-			cur.Reset()
-			inWord = false
-		}
-	}
-	flushCmd := func() {
-		flushWord()
-		if len(words) > 0 {
-			cmds = append(cmds, words)
-			words = nil
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'' || c == '"':
-			j := strings.IndexByte(s[i+1:], c)
-			if j < 0 {
-				j = len(s) - i - 1
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			inWord = true
-			i += j + 1
-		case c == ' ' || c == '\t':
-			flushWord()
-		case c == '#' && !inWord:
-			flushCmd()
-			return cmds
-		case strings.IndexByte(";|&()`", c) >= 0:
-			flushCmd()
-		case c == '$' && i+1 < len(s) && s[i+1] == '(':
-			flushCmd()
-			i++
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	flushCmd()
-	return cmds
 }
 
 var (

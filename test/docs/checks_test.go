@@ -176,8 +176,8 @@ func TestSlugFollowsGitHubRules(t *testing.T) {
 		"Make targets (`make help`) ":       "make-targets-make-help",
 	}
 	for in, want := range cases {
-		if got := Slug(in); got != want {
-			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		if got := Parse("", "## "+in+"\n").Anchors; len(got) != 1 || got[0] != want {
+			t.Errorf("anchor of heading %q = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -191,19 +191,6 @@ func TestAnchorsNumberRepeatedHeadings(t *testing.T) {
 	}
 	if a["not-a-heading"] {
 		t.Error("a # line inside a fenced block became an anchor")
-	}
-}
-
-func TestSplitCommands(t *testing.T) {
-	got := splitCommands(`sudo make build IMAGE="a b" && scripts/x.sh --yes | tee log # make nope`)
-	want := [][]string{{"sudo", "make", "build", "IMAGE=a b"}, {"scripts/x.sh", "--yes"}, {"tee", "log"}}
-	if len(got) != len(want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-	for i := range want {
-		if strings.Join(got[i], "|") != strings.Join(want[i], "|") {
-			t.Errorf("command %d: got %q, want %q", i, got[i], want[i])
-		}
 	}
 }
 

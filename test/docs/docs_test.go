@@ -68,10 +68,8 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	linked := map[string]bool{}
-	for _, l := range d.Prose {
-		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
-			linked[filepath.Clean(linkTarget(m[2]))] = true
-		}
+	for _, l := range d.Links {
+		linked[filepath.Clean(l.Text)] = true
 	}
 	for _, name := range docSet {
 		if !linked[filepath.Join("docs", name)] {
@@ -181,9 +179,7 @@ func TestChecksSeeTheDocs(t *testing.T) {
 				counts["repository paths"]++
 			}
 		}
-		for _, l := range d.Prose {
-			counts["links"] += len(inlineLink.FindAllString(l.Text, -1))
-		}
+		counts["links"] += len(d.Links)
 		var quoted []string
 		for _, s := range d.Spans {
 			quoted = append(quoted, s.Text)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"bootc-testboot/test/shellwords"
 )
 
 // --- Quoted script output ----------------------------------------------------
@@ -670,7 +672,9 @@ func (q *QuoteIndex) quotedLine(line string) string {
 // on the line, or the script of a make target's recipe.
 func (q *QuoteIndex) commandScript(line string) string {
 	script := ""
-	for _, words := range splitCommands(line) {
+	cmds, _ := shellwords.Parse(line)
+	for _, c := range cmds {
+		words := c.Words
 		for i, w := range words {
 			if rel, missing := scriptOf(q.Root, w); rel != "" && !missing {
 				script = rel
