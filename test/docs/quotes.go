@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"bootc-testboot/test/shellwords"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // --- Quoted script output ----------------------------------------------------
@@ -132,13 +134,20 @@ func (q *QuoteIndex) script(rel string) *scriptText {
 			s.err = err
 			return s
 		}
-		s.add(string(data))
+		if err := s.add(string(data)); err != nil {
+			s.err = fmt.Errorf("%s: %v", f, err)
+			return s
+		}
 	}
 	return s
 }
 
-func (s *scriptText) add(src string) {
-	for _, cmd := range shellCommands(src) {
+func (s *scriptText) add(src string) error {
+	cmds, err := shellCommands(src)
+	if err != nil {
+		return err
+	}
+	for _, cmd := range cmds {
 		format := -1 // the word that is printf's format
 		if len(cmd) > 1 && cmd[0].plain && string(cmd[0].pat) == "printf" {
 			format = 1
@@ -203,6 +212,7 @@ func (s *scriptText) add(src string) {
 			}
 		}
 	}
+	return nil
 }
 
 // progMessage recognises a format that prints the program name itself
@@ -306,119 +316,88 @@ func fill(p []rune, r rune) []rune {
 
 var printfConv = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
 
-// shellCommands reads shell source into simple commands. It knows quotes,
-// expansions, comments, continuation lines and the separators ; & | ( ); that
-// is all the quote checks need. Double-quoted strings inside a single-quoted
-// program (awk's printf "...") count as literals too.
-func shellCommands(src string) [][]shWord {
-	src = strings.ReplaceAll(src, "\\\n", " ")
+// shellCommands reads shell source into simple commands of word patterns with
+// the shared bash parser. Words outside a simple command (assignments, test
+// operands, case patterns, ${x:-"default"}) come as one-word commands, so
+// their literals count too, and so does the text of a here-document. Double-quoted strings inside a single-quoted
+// program (awk's printf "...") count as literals.
+func shellCommands(src string) ([][]shWord, error) {
+	f, err := shellwords.File(src)
+	if err != nil {
+		return nil, err
+	}
 	var cmds [][]shWord
-	var cmd []shWord
-	var cur shWord
-	inWord := false
-	endWord := func() {
-		if inWord {
-			cmd = append(cmd, cur)
+	seen := map[*syntax.Word]bool{}
+	read := func(ws ...*syntax.Word) (cmd []shWord) {
+		for _, w := range ws {
+			if w != nil && !seen[w] {
+				seen[w] = true
+				cmd = append(cmd, readWord(src, w))
+			}
 		}
-		cur = shWord{plain: true}
-		inWord = false
+		return cmd
 	}
-	endCmd := func() {
-		endWord()
-		if len(cmd) > 0 {
-			cmds = append(cmds, cmd)
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			cmds = append(cmds, read(n.Args...))
+		case *syntax.Redirect:
+			if n.Hdoc != nil && !seen[n.Hdoc] { // a here-document is printed text
+				seen[n.Hdoc] = true
+				w := readWord(src, n.Hdoc)
+				cmds = append(cmds, []shWord{{pat: w.pat, literals: [][]rune{literal(w.pat)}}})
+			}
+		case *syntax.Word:
+			cmds = append(cmds, read(n))
 		}
-		cmd = nil
-	}
-	cur = shWord{plain: true}
-	rs := []rune(src)
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch {
-		case c == '\n':
-			endCmd()
-		case c == ' ' || c == '\t':
-			endWord()
-		case c == '#' && !inWord:
-			for i < len(rs) && rs[i] != '\n' {
-				i++
-			}
-			i--
-		case strings.ContainsRune(";&|()", c):
-			endCmd()
-		case c == '\\' && i+1 < len(rs):
-			i++
-			cur.pat = append(cur.pat, rs[i])
-			inWord = true
-		case c == '\'':
-			j := i + 1
-			for j < len(rs) && rs[j] != '\'' {
-				j++
-			}
-			lit := rs[i+1 : min(j, len(rs))]
-			cur.pat = append(cur.pat, lit...)
-			cur.literals = append(cur.literals, literal(lit))
-			for _, m := range innerDouble.FindAllStringSubmatch(string(lit), -1) {
-				if cur.nested == nil {
-					cur.nested = map[int]bool{}
-				}
-				cur.nested[len(cur.literals)] = true
-				cur.literals = append(cur.literals, literal([]rune(m[1])))
-			}
-			cur.plain = false
-			inWord = true
-			i = j
-		case c == '"':
-			var lit []rune
-			j := i + 1
-			for j < len(rs) && rs[j] != '"' {
-				switch {
-				case rs[j] == '\\' && j+1 < len(rs) && strings.ContainsRune("\"$`\\", rs[j+1]):
-					lit = append(lit, rs[j+1])
-					j += 2
-				case rs[j] == '$':
-					var e rune
-					e, j = expansion(rs, j)
-					lit = append(lit, e)
-				case rs[j] == '`':
-					k := j + 1
-					for k < len(rs) && rs[k] != '`' {
-						k++
-					}
-					lit = append(lit, star)
-					j = k + 1
-				default:
-					lit = append(lit, rs[j])
-					j++
-				}
-			}
-			cur.pat = append(cur.pat, lit...)
-			cur.literals = append(cur.literals, literal(lit))
-			cur.plain = false
-			inWord = true
-			i = j
-		case c == '$':
-			var e rune
-			var j int
-			e, j = expansion(rs, i)
-			if e == '$' {
-				cur.pat = append(cur.pat, '$')
-			} else {
-				cur.pat = append(cur.pat, e)
-				cur.plain = false
-			}
-			inWord = true
-			i = j - 1
-		default:
-			cur.pat = append(cur.pat, c)
-			inWord = true
-		}
-	}
-	endCmd()
-	return cmds
+		return true
+	})
+	return cmds, nil
 }
 
-var positional = regexp.MustCompile(`^\{[1-9][:}#%/-]`)
+// readWord turns a word into a pattern: literal text as it is, a variable
+// narrow, a command substitution, list ("${a[*]}") or function argument ($1,
+// $*) star.
+func readWord(src string, w *syntax.Word) shWord {
+	sw := shWord{plain: true}
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			sw.pat = append(sw.pat, []rune(shellwords.Unescape(p.Value, false))...)
+		case *syntax.SglQuoted:
+			lit := []rune(p.Value)
+			if p.Dollar {
+				lit = []rune{narrow}
+			}
+			sw.pat = append(sw.pat, lit...)
+			sw.literals = append(sw.literals, literal(lit))
+			for _, m := range innerDouble.FindAllStringSubmatch(p.Value, -1) {
+				if sw.nested == nil {
+					sw.nested = map[int]bool{}
+				}
+				sw.nested[len(sw.literals)] = true
+				sw.literals = append(sw.literals, literal([]rune(m[1])))
+			}
+		case *syntax.DblQuoted:
+			var lit []rune
+			for _, q := range p.Parts {
+				if l, ok := q.(*syntax.Lit); ok {
+					lit = append(lit, []rune(shellwords.Unescape(l.Value, true))...)
+				} else {
+					lit = append(lit, expansion(src, q))
+				}
+			}
+			sw.pat = append(sw.pat, lit...)
+			sw.literals = append(sw.literals, literal(lit))
+		default:
+			sw.pat = append(sw.pat, expansion(src, p))
+		}
+		if _, ok := p.(*syntax.Lit); !ok {
+			sw.plain = false
+		}
+	}
+	return sw
+}
 
 var innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
@@ -429,67 +408,20 @@ func literal(p []rune) []rune {
 	return []rune(strings.ReplaceAll(s, "%%", "%"))
 }
 
-// expansion reads the expansion at rs[i] == '$' and returns its pattern rune
-// and the index after it: narrow for a variable, star for a command
-// substitution, a list ("${a[*]}") or a positional parameter, '$' when the
-// dollar sign is literal.
-func expansion(rs []rune, i int) (rune, int) {
-	j := i + 1
-	if j >= len(rs) {
-		return '$', j
+// expansion is the pattern rune of an expansion: narrow for a variable, star
+// for a command substitution, a list joined with spaces or a function's
+// arguments (often phrases).
+func expansion(src string, p syntax.WordPart) rune {
+	pe, ok := p.(*syntax.ParamExp)
+	if !ok {
+		return star
 	}
-	switch c := rs[j]; {
-	case c == '{':
-		end := matchClose(rs, j, '{', '}')
-		if inner := string(rs[j:end]); strings.Contains(inner, "[*]") || strings.Contains(inner, "[@]") || positional.MatchString(inner) {
-			return star, end // a list joined with spaces, or a function's argument
-		}
-		return narrow, end
-	case c == '(':
-		return star, matchClose(rs, j, '(', ')')
-	case c == '\'':
-		k := j + 1
-		for k < len(rs) && rs[k] != '\'' {
-			if rs[k] == '\\' {
-				k++
-			}
-			k++
-		}
-		return narrow, k + 1
-	case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
-		for j < len(rs) && (rs[j] == '_' || rs[j] >= 'A' && rs[j] <= 'Z' || rs[j] >= 'a' && rs[j] <= 'z' || rs[j] >= '0' && rs[j] <= '9') {
-			j++
-		}
-		return narrow, j
-	case c >= '1' && c <= '9' || c == '*' || c == '@':
-		return star, j + 1 // a function's arguments are often phrases
-	case c == '0' || strings.ContainsRune("?#!-", c):
-		return narrow, j + 1
+	text := shellwords.Source(src, pe)
+	if strings.Contains(text, "[*]") || strings.Contains(text, "[@]") ||
+		pe.Param != nil && strings.Contains("123456789*@", pe.Param.Value) {
+		return star
 	}
-	return '$', j
-}
-
-// matchClose returns the index after the bracket that closes rs[open],
-// skipping quoted text.
-func matchClose(rs []rune, open int, o, c rune) int {
-	depth := 0
-	for k := open; k < len(rs); k++ {
-		switch rs[k] {
-		case '\\':
-			k++
-		case '\'':
-			for k++; k < len(rs) && rs[k] != '\''; k++ {
-			}
-		case o:
-			depth++
-		case c:
-			depth--
-			if depth == 0 {
-				return k + 1
-			}
-		}
-	}
-	return len(rs)
+	return narrow
 }
 
 // --- Matching ---------------------------------------------------------------------

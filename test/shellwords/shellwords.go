@@ -20,7 +20,7 @@ type Command struct {
 // Parse reads src as bash and returns its simple commands in source order,
 // including those with only assignments (Words empty).
 func Parse(src string) ([]Command, error) {
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+	f, err := File(src)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +38,11 @@ func Parse(src string) ([]Command, error) {
 	return out, nil
 }
 
+// File parses src as bash, the shell of every script and snippet here.
+func File(src string) (*syntax.File, error) {
+	return syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+}
+
 // Text is a word as the command receives it when its expansions are left
 // alone: quotes and escapes removed, each expansion ($x, $(...)) as written.
 func Text(src string, w *syntax.Word) string {
@@ -45,13 +50,13 @@ func Text(src string, w *syntax.Word) string {
 	for _, p := range w.Parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
-			b.WriteString(unescape(p.Value, ""))
+			b.WriteString(Unescape(p.Value, false))
 		case *syntax.SglQuoted:
 			b.WriteString(p.Value)
 		case *syntax.DblQuoted:
 			for _, q := range p.Parts {
 				if l, ok := q.(*syntax.Lit); ok {
-					b.WriteString(unescape(l.Value, "\"$`\\\n"))
+					b.WriteString(Unescape(l.Value, true))
 				} else {
 					b.WriteString(Source(src, q))
 				}
@@ -68,16 +73,16 @@ func Source(src string, n syntax.Node) string {
 	return src[n.Pos().Offset():n.End().Offset()]
 }
 
-// unescape drops the backslash before a character of only ("" for any), as
-// bash does outside quotes (any character) and inside double quotes ($ ` " \
-// and newline).
-func unescape(s, only string) string {
+// Unescape removes the backslashes bash removes from literal text: before any
+// character outside quotes, before $ ` " \ and newline inside double quotes.
+// An escaped newline (a continuation) goes too.
+func Unescape(s string, quoted bool) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && (only == "" || strings.IndexByte(only, s[i+1]) >= 0) {
+		if s[i] == '\\' && i+1 < len(s) && (!quoted || strings.IndexByte("$`\"\\\n", s[i+1]) >= 0) {
 			i++
 			if s[i] == '\n' {
 				continue
