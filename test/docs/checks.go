@@ -176,32 +176,16 @@ func shellText(b Block) string {
 	return strings.Join(lines, "\n")
 }
 
-var (
-	envAssign  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
-	targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-)
-
 // CheckMakeTargets verifies that every `make TARGET` written in d's code
 // names a target of the Makefile.
 func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
 	var out []Problem
 	for _, c := range Commands(d) {
-		for i, w := range c.Words {
-			if w != "make" {
-				continue
+		m, _ := shellwords.Make(c.Words)
+		for _, a := range m.Goals {
+			if !placeholder.MatchString(a) && !targets[a] {
+				out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
 			}
-			for _, a := range c.Words[i+1:] {
-				if strings.HasPrefix(a, "-") || envAssign.MatchString(a) || placeholder.MatchString(a) {
-					continue
-				}
-				if !targetName.MatchString(a) {
-					break
-				}
-				if !targets[a] {
-					out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
-				}
-			}
-			break
 		}
 	}
 	return out
@@ -340,11 +324,8 @@ func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
 	}
 	for _, c := range Commands(d) {
 		current := ""
-		isMake := false
+		_, isMake := shellwords.Make(c.Words)
 		for _, w := range c.Words {
-			if w == "make" {
-				isMake = true
-			}
 			if name, value, ok := strings.Cut(w, "="); ok && isMake && h.VarScripts[name] != "" {
 				script := h.VarScripts[name]
 				if _, err := h.Help(script); err != nil {

@@ -222,20 +222,3 @@ func TestVarScripts(t *testing.T) {
 		t.Errorf("want only TOOL_ARGS and RUN_ARGS, got %v", vars)
 	}
 }
-
-func TestMakeTargetsParsing(t *testing.T) {
-	targets, err := harness.MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"help", "build", "os-apply", "os-rollback", "FORCE"} {
-		if !targets[want] {
-			t.Errorf("target %q not found in %v", want, targets)
-		}
-	}
-	for _, bad := range []string{"IMAGE", "output/%", "@echo"} {
-		if targets[bad] {
-			t.Errorf("%q wrongly parsed as a target", bad)
-		}
-	}
-}

@@ -606,17 +606,15 @@ func (q *QuoteIndex) commandScript(line string) string {
 	script := ""
 	cmds, _ := shellwords.Parse(line)
 	for _, c := range cmds {
-		words := c.Words
-		for i, w := range words {
+		for _, w := range c.Words {
 			if rel, missing := scriptOf(q.Root, w); rel != "" && !missing {
 				script = rel
 			}
-			if w == "make" {
-				for _, a := range words[i+1:] {
-					if rel := q.RecipeScripts[a]; rel != "" {
-						script = rel
-					}
-				}
+		}
+		m, _ := shellwords.Make(c.Words)
+		for _, a := range m.Goals {
+			if rel := q.RecipeScripts[a]; rel != "" {
+				script = rel
 			}
 		}
 	}

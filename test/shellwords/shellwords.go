@@ -4,6 +4,8 @@
 package shellwords
 
 import (
+	"path"
+	"regexp"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -92,3 +94,61 @@ func Unescape(s string, quoted bool) string {
 	}
 	return b.String()
 }
+
+// MakeCall is what one `make` command line asks for.
+type MakeCall struct {
+	Goals         []string // the targets it names
+	OtherMakefile bool     // -C DIR or -f FILE: not the repository's Makefile
+}
+
+// Make reads a command as a make invocation, looking past what a command line
+// puts in front of make (sudo [opts], env [opts] [VAR=value], time, exec,
+// command); ok is false when the command does not run make. Options, and
+// variable assignments (VAR=value), are not goals.
+func Make(words []string) (call MakeCall, ok bool) {
+	words = Unwrap(words)
+	if len(words) == 0 || path.Base(words[0]) != "make" {
+		return call, false
+	}
+	args := words[1:]
+	for j := 0; j < len(args); j++ {
+		switch a := args[j]; {
+		case a == "-C" || a == "-f" || a == "--file" || a == "--makefile" || a == "--directory":
+			call.OtherMakefile = true
+			j++
+		case strings.HasPrefix(a, "--directory=") || strings.HasPrefix(a, "--file=") || strings.HasPrefix(a, "--makefile=") ||
+			(strings.HasPrefix(a, "-C") || strings.HasPrefix(a, "-f")) && !strings.HasPrefix(a, "--"):
+			call.OtherMakefile = true
+		case a == "-j" || a == "-l" || a == "-o" || a == "-W" || a == "-I":
+			j++ // an option with a separate argument
+		case strings.HasPrefix(a, "-") || strings.Contains(a, "="):
+		default:
+			call.Goals = append(call.Goals, a)
+		}
+	}
+	return call, true
+}
+
+// Unwrap drops what a command line puts in front of the command it runs:
+// sudo [opts], env [opts] [VAR=value], time, exec, command.
+func Unwrap(words []string) []string {
+	for len(words) > 0 {
+		switch w := words[0]; w {
+		case "sudo", "env":
+			words = words[1:]
+			for len(words) > 0 && (strings.HasPrefix(words[0], "-") || w == "env" && assignment.MatchString(words[0])) {
+				if w == "sudo" && (words[0] == "-u" || words[0] == "-g" || words[0] == "-C" || words[0] == "-D") && len(words) > 1 {
+					words = words[1:]
+				}
+				words = words[1:]
+			}
+		case "time", "exec", "command":
+			words = words[1:]
+		default:
+			return words
+		}
+	}
+	return nil
+}
+
+var assignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)

@@ -30,3 +30,37 @@ func TestParse(t *testing.T) {
 		t.Error("an unfinished if parsed")
 	}
 }
+
+func TestMake(t *testing.T) {
+	cases := map[string][]string{
+		"make":                            nil,
+		"make test":                       {"test"},
+		"sudo -E make -s build VERSION=1": {"build"},
+		"sudo --preserve-env=PATH env A=1 make -j 4 test lint": {"test", "lint"},
+		"CI=true make boot-test BOOT_BASE_IMAGE=\"a b\"":       {"boot-test"},
+		"out=$(make -s ami | tail -n1)":                        {"ami"},
+		"make push && make verify; echo make nope":             {"push", "verify"},
+		"make \\\n  build \\\n  X=1":                           {"build"},
+		"# make commented\necho 'make quoted'":                 {},
+		"make test >out.log 2>&1":                              {"test"},
+		"time make bench":                                      {"bench"},
+	}
+	for script, want := range cases {
+		cmds, err := Parse(script)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", script, err)
+		}
+		var got []string
+		for _, c := range cmds {
+			if m, ok := Make(c.Words); ok {
+				got = append(got, m.Goals...)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("goals of %q = %q, want %q", script, got, want)
+		}
+	}
+	if m, _ := Make([]string{"make", "-C", "apps/hello", "test"}); !m.OtherMakefile {
+		t.Errorf("make -C must be marked as another Makefile: %+v", m)
+	}
+}

@@ -332,10 +332,10 @@ func (c *checker) run(run *yaml.Node, secretEnv map[string]bool) {
 		c.add(run, RuleMakeTarget, "run script does not parse as bash, so its make targets cannot be checked: %v", err)
 	}
 	for _, cmd := range calls {
-		if cmd.otherMakefile {
+		if cmd.OtherMakefile {
 			continue
 		}
-		for _, t := range cmd.targets {
+		for _, t := range cmd.Goals {
 			if !c.targets[t] {
 				c.add(&yaml.Node{Line: base + cmd.line}, RuleMakeTarget, "`make %s`: the Makefile has no target %q", t, t)
 			}
