@@ -399,6 +399,8 @@ func CheckShellBlocks(d *Doc) []Problem {
 		cancel()
 		if err != nil {
 			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("%s block does not parse with bash -n: %s", b.Lang, strings.TrimSpace(string(msg)))})
+		} else if _, err := shellwords.Parse(text); err != nil {
+			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("%s block does not parse with shellwords, so its commands go unchecked: %v", b.Lang, err)})
 		}
 	}
 	return out

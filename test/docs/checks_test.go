@@ -114,6 +114,7 @@ func TestBadFixturesAreRejected(t *testing.T) {
 			"console block does not parse",
 			"sh block does not parse",
 			"console block without a \"$ \" prompt",
+			"bash block does not parse with shellwords, so its commands go unchecked",
 		}},
 		{"docs/bad-quotes.md", "quotes", []string{
 			`docs/bad-quotes.md:3: "ops.sh: error: the available image ... is bad; refusing it" is not a message scripts/ops.sh prints`,

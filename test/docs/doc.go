@@ -1,6 +1,8 @@
 // Package docs checks that README.md and the learning docs under docs/ match
 // the repository they describe, so a reader never follows a link, path, make
 // target, script flag or shell snippet that does not exist or cannot run.
+// Markdown is read with goldmark (CommonMark, GitHub's tables), shell with
+// the shared bash parser of test/shellwords.
 //
 // The checks, each a function returning the problems it found:
 //
@@ -22,7 +24,9 @@
 //     script (make verify VERIFY_ARGS="--expect-digest ...").
 //   - CheckShellBlocks: every fenced block tagged bash, sh, shell or console
 //     parses with `bash -n`. Console blocks show commands after a "$ " prompt;
-//     every other line of a console block is output and is not parsed.
+//     every other line of a console block is output and is not parsed. A
+//     block bash accepts must also parse with shellwords, so the checks above
+//     never skip its commands.
 //   - CheckMermaid: every mermaid block starts with a known diagram type and
 //     has balanced brackets, parentheses and braces outside quoted labels.
 //   - CheckQuotes: script output the docs quote is what the script prints.
@@ -35,10 +39,7 @@
 //     with that label the script prints, if it prints that label at all; and
 //     "PASS|FAIL|SKIP <name> <detail>" lines under verify-instance.sh, and such
 //     code spans anywhere, must name a check the script defines and match one
-//     of its record calls. "...", "…" and <placeholders> in a quote stand for
-//     anything; a variable in the script for a value without spaces (a
-//     command substitution, %s or function argument for a few words), so a
-//     reworded sentence does not pass as a value.
+//     of its record calls. How a quote matches a script line: see quotes.go.
 //
 // docs_test.go runs the checks over the real documents; checks_test.go proves
 // each check fires on a small bad fixture under testdata/.

@@ -14,36 +14,16 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
-// --- Quoted script output ----------------------------------------------------
-//
-// The docs show what the scripts print. CheckQuotes holds those quotes to the
-// scripts' source, so a reworded message or a renamed check breaks the docs
-// test instead of misleading a reader. What is checked (and nothing else, so
-// bootc's, make's or podman's own output never counts):
-//
-//   - A line of a text, console (output only) or untagged block, or a code
-//     span, that starts with "<name>.sh: " for a script in scripts/: the rest
-//     is a message that script (or scripts/lib/common.sh) prints: through
-//     log, warn ("warning: "), die ("error: ") or usage_error (" (see --help)"),
-//     or a string literal of the source.
-//   - In a console block, a "label: value" output line of a command that runs
-//     a script (directly, through on-host.sh, or through a make target whose
-//     recipe runs it), when that script prints lines with that label
-//     ("update:", "bad:"): the line matches one of them.
-//   - "PASS|FAIL|SKIP <name> <detail>" lines of a console command that runs
-//     the check script (verify-instance.sh), and such code spans anywhere: the
-//     name is a check the script defines and the line matches one of its
-//     record calls.
+// --- Quoted script output (what is checked: see doc.go) ---------------------
 //
 // Matching is on patterns. In a doc, "...", "…" and <placeholder> stand for
 // anything. In a script, an expansion stands for a value: a plain variable
-// ($var, ${var}) for a value without spaces; a command substitution, a list
-// ("${a[*]}"), a function argument ($1) or printf's %s with such an argument
-// for at most a few words of prose; any of them at the very end of a line for
-// any text. So a quote may shorten a message and fill in values, but the
-// sentence it writes must be the script's own: a reworded message does not
-// pass as a value. Names of checks come from the words of the check script's
-// code ("unit:$1" defines unit:<anything>).
+// for a value without spaces; a command substitution, a list ("${a[*]}"), a
+// function argument ($1) or printf's %s with such an argument for at most a
+// few words of prose; any of them at the very end of a line for any text. So
+// a quote may shorten a message and fill in values, but a reworded sentence
+// does not pass as a value. Check names come from the words of the check
+// script's code ("unit:$1" defines unit:<anything>).
 
 // star marks a doc's "anything" and a script's wide value; narrow a script's
 // value without whitespace. They are private-use runes no document contains.
