@@ -2,6 +2,7 @@ package docs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"bootc-testboot/test/harness"
 	"bootc-testboot/test/shellwords"
 )
 
@@ -489,6 +491,28 @@ func balance(text string) string {
 }
 
 // --- All documents -------------------------------------------------------------
+
+// Checks returns every check by name, set up for the repository at root;
+// checkScript is the script whose PASS/FAIL/SKIP lines the docs quote.
+func Checks(root, checkScript string) (map[string]func(*Doc) []Problem, error) {
+	mk := filepath.Join(root, "Makefile")
+	targets, err1 := harness.MakeTargets(mk)
+	recipes, err2 := RecipeLines(mk)
+	vars, err3 := VarScripts(mk)
+	scripts, err4 := RecipeScripts(root, mk)
+	h := &HelpCache{Root: root, VarScripts: vars}
+	q := &QuoteIndex{Root: root, CheckScript: checkScript, RecipeScripts: scripts}
+	return map[string]func(*Doc) []Problem{
+		"links":   func(d *Doc) []Problem { return CheckLinks(root, d) },
+		"paths":   func(d *Doc) []Problem { return CheckPaths(root, d) },
+		"make":    func(d *Doc) []Problem { return CheckMakeTargets(targets, d) },
+		"makeerr": func(d *Doc) []Problem { return CheckMakeErrorLines(recipes, d) },
+		"flags":   func(d *Doc) []Problem { return CheckScriptFlags(h, d) },
+		"shell":   CheckShellBlocks,
+		"mermaid": CheckMermaid,
+		"quotes":  func(d *Doc) []Problem { return CheckQuotes(q, d) },
+	}, errors.Join(err1, err2, err3, err4)
+}
 
 // DocFiles lists README.md and docs/*.md relative to root, sorted.
 func DocFiles(root string) ([]string, error) {

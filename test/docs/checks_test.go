@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"bootc-testboot/test/harness"
 )
 
 // The fixture repository under testdata/repo has one good document that every
@@ -25,34 +23,15 @@ func loadFixture(t *testing.T, rel string) *Doc {
 // runAll applies every check to one fixture document.
 func runAll(t *testing.T, d *Doc) map[string][]Problem {
 	t.Helper()
-	targets, err := harness.MakeTargets(filepath.Join(fixtureRoot, "Makefile"))
+	checks, err := Checks(mustAbs(t, fixtureRoot), "scripts/ops.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	recipes, err := RecipeLines(filepath.Join(fixtureRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
+	out := map[string][]Problem{}
+	for name, check := range checks {
+		out[name] = check(d)
 	}
-	vars, err := VarScripts(filepath.Join(fixtureRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &HelpCache{Root: mustAbs(t, fixtureRoot), VarScripts: vars}
-	scripts, err := RecipeScripts(fixtureRoot, filepath.Join(fixtureRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &QuoteIndex{Root: fixtureRoot, CheckScript: "scripts/ops.sh", RecipeScripts: scripts}
-	return map[string][]Problem{
-		"quotes":  CheckQuotes(q, d),
-		"makeerr": CheckMakeErrorLines(recipes, d),
-		"links":   CheckLinks(fixtureRoot, d),
-		"paths":   CheckPaths(fixtureRoot, d),
-		"make":    CheckMakeTargets(targets, d),
-		"flags":   CheckScriptFlags(h, d),
-		"shell":   CheckShellBlocks(d),
-		"mermaid": CheckMermaid(d),
-	}
+	return out
 }
 
 func mustAbs(t *testing.T, p string) string {

@@ -78,76 +78,32 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 	}
 }
 
-func TestLinksAndAnchorsResolve(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckLinks(harness.Root(), d))
-	}
-}
-
-func TestRepositoryPathsExist(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckPaths(harness.Root(), d))
-	}
-}
-
-func TestMakeTargetsExist(t *testing.T) {
-	targets, err := harness.MakeTargets(harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range loadAll(t) {
-		report(t, CheckMakeTargets(targets, d))
-	}
-}
-
-func TestMakeErrorLinesPointAtRecipes(t *testing.T) {
-	recipes, err := RecipeLines(harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range loadAll(t) {
-		report(t, CheckMakeErrorLines(recipes, d))
-	}
-}
-
-func TestScriptFlagsAreAccepted(t *testing.T) {
+// Every check of doc.go over every document (README.md and docs/*.md).
+func TestDocsPassEveryCheck(t *testing.T) {
 	harness.Require(t, "bash")
+	checks, err := Checks(harness.Root(), "scripts/verify-instance.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := loadAll(t)
+	for _, name := range harness.SortedKeys(checks) {
+		t.Run(name, func(t *testing.T) {
+			for _, d := range docs {
+				report(t, checks[name](d))
+			}
+		})
+	}
+}
+
+// make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
+// verify-instance.sh --help only if the Makefile's recipe is recognised.
+func TestVerifyArgsAreRecognised(t *testing.T) {
 	vars, err := VarScripts(harness.Path("Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
-	// verify-instance.sh --help only if the Makefile's recipe is recognised.
 	if vars["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
 		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", vars)
-	}
-	h := &HelpCache{Root: harness.Root(), VarScripts: vars}
-	for _, d := range loadAll(t) {
-		report(t, CheckScriptFlags(h, d))
-	}
-}
-
-func TestQuotedScriptOutputMatchesScripts(t *testing.T) {
-	scripts, err := RecipeScripts(harness.Root(), harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &QuoteIndex{Root: harness.Root(), CheckScript: "scripts/verify-instance.sh", RecipeScripts: scripts}
-	for _, d := range loadAll(t) {
-		report(t, CheckQuotes(q, d))
-	}
-}
-
-func TestShellBlocksParse(t *testing.T) {
-	harness.Require(t, "bash")
-	for _, d := range loadAll(t) {
-		report(t, CheckShellBlocks(d))
-	}
-}
-
-func TestMermaidBlocksWellFormed(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckMermaid(d))
 	}
 }
 
