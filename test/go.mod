@@ -9,9 +9,10 @@ require gopkg.in/yaml.v3 v3.0.1
 
 require github.com/BurntSushi/toml v1.6.0
 
+// Test tooling: Markdown (test/docs) and shell (test/shellwords) parsers.
 require (
-	github.com/yuin/goldmark v1.8.7 // indirect
-	mvdan.cc/sh/v3 v3.14.1 // indirect
+	github.com/yuin/goldmark v1.8.7
+	mvdan.cc/sh/v3 v3.14.1
 )
 
 require (
