@@ -1,6 +1,6 @@
 module bootc-testboot/test
 
-go 1.26.0
+go 1.24
 
 // One compiler everywhere: binaries, and so image layers, are byte-identical only with the same Go.
 toolchain go1.26.8
@@ -12,7 +12,7 @@ require github.com/BurntSushi/toml v1.6.0
 // Test tooling: Markdown (test/docs) and shell (test/shellwords) parsers.
 require (
 	github.com/yuin/goldmark v1.8.7
-	mvdan.cc/sh/v3 v3.14.1
+	mvdan.cc/sh/v3 v3.12.0
 )
 
 require (
@@ -45,8 +45,8 @@ require (
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	github.com/titanous/rocacheck v0.0.0-20171023193734-afe73141d399 // indirect
 	golang.org/x/crypto v0.40.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
-	golang.org/x/term v0.45.0 // indirect
+	golang.org/x/sys v0.34.0 // indirect
+	golang.org/x/term v0.33.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250303144028-a0af3efb3deb // indirect
 	google.golang.org/protobuf v1.36.6 // indirect
 )
