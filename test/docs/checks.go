@@ -497,7 +497,7 @@ func balance(text string) string {
 func Checks(root, checkScript string) (map[string]func(*Doc) []Problem, error) {
 	mk := filepath.Join(root, "Makefile")
 	targets, err1 := harness.MakeTargets(mk)
-	recipes, err2 := RecipeLines(mk)
+	recipes, err2 := harness.MakeRecipes(mk)
 	vars, err3 := VarScripts(mk)
 	scripts, err4 := RecipeScripts(root, mk)
 	h := &HelpCache{Root: root, VarScripts: vars}
@@ -531,35 +531,6 @@ func DocFiles(root string) ([]string, error) {
 // --- make's error lines in shown output ----------------------------------------
 
 var makeErrorLine = regexp.MustCompile(`make: \*\*\* \[Makefile:(\d+): ([A-Za-z0-9_.-]+)\]`)
-
-// RecipeLines maps each explicit target of a Makefile to the line numbers of
-// its recipe (tab-indented lines right after the rule).
-func RecipeLines(makefile string) (map[string][]int, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	rule := regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
-	out := map[string][]int{}
-	var current []string
-	cont := false // inside a recipe line continued with '\'
-	for n, line := range strings.Split(string(data), "\n") {
-		switch {
-		case strings.HasPrefix(line, "\t") || (cont && current != nil):
-			for _, t := range current {
-				out[t] = append(out[t], n+1)
-			}
-			cont = strings.HasSuffix(line, `\`)
-		case rule.MatchString(line):
-			current = strings.Fields(rule.FindStringSubmatch(line)[1])
-			cont = false
-		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
-		default:
-			current = nil
-		}
-	}
-	return out, nil
-}
 
 // CheckMakeErrorLines verifies that output shown in the docs, such as
 // "make: *** [Makefile:124: os-check] Error 10", points at a recipe line of

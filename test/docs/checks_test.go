@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,19 +170,6 @@ func TestAnchorsNumberRepeatedHeadings(t *testing.T) {
 	}
 	if a["not-a-heading"] {
 		t.Error("a # line inside a fenced block became an anchor")
-	}
-}
-
-func TestRecipeLines(t *testing.T) {
-	recipes, err := RecipeLines(filepath.Join(fixtureRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"help": "[6]", "build": "[9]", "os-apply": "[15]", "os-rollback": "[15]"}
-	for target, lines := range want {
-		if got := fmt.Sprint(recipes[target]); got != lines {
-			t.Errorf("recipe lines of %s = %s, want %s", target, got, lines)
-		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"bootc-testboot/test/harness"
 	"bootc-testboot/test/shellwords"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -71,7 +72,7 @@ const helpSuffix = " (see --help)"
 // RecipeScripts maps each Makefile target to the last script under scripts/
 // its recipe names (`$(ON_HOST) upgrade-os.sh status` -> scripts/upgrade-os.sh).
 func RecipeScripts(root, makefile string) (map[string]string, error) {
-	recipes, err := RecipeLines(makefile)
+	recipes, err := harness.MakeRecipes(makefile)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,15 @@ func TestMakeTargets(t *testing.T) {
 	}
 	if got, want := strings.Join(SortedKeys(targets), " "), "FORCE apps build help os-apply os-rollback"; got != want {
 		t.Errorf("targets = %q, want %q", got, want)
+	}
+	recipes, err := MakeRecipes(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{"help": "[5]", "build": "[7]", "apps": "[]", "os-apply": "[10]", "os-rollback": "[10]", "$(VAR)/%": "[13]"} {
+		if got := fmt.Sprint(recipes[target]); got != want {
+			t.Errorf("recipe lines of %s = %s, want %s", target, got, want)
+		}
 	}
 	// The repository's Makefile, as the docs and workflow checks read it.
 	targets, err = MakeTargets(Path("Makefile"))
