@@ -212,40 +212,40 @@ var (
 	recipeListVar = regexp.MustCompile(`-a\s+[A-Za-z_]+\s*<<<\s*"\$\$([A-Za-z_][A-Za-z0-9_]*)"`)
 )
 
-// VarScripts finds recipes that pass a variable's words to a script as its
-// arguments ("$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)" on one line, or a
-// recipe that splits "$$VERIFY_ARGS" into an array for the script it runs) and
-// maps the variable to that script under scripts/.
-func VarScripts(makefile string) (map[string]string, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
+// MakefileScripts reads which scripts under scripts/ the Makefile's recipes
+// run: by target, the last script its recipe names (`$(ON_HOST) upgrade-os.sh
+// status` -> scripts/upgrade-os.sh); by variable, the script a recipe hands
+// the variable's words to ("verify-instance.sh $(VERIFY_ARGS)" on one line,
+// or "$$VERIFY_ARGS" split into an array for the script the recipe runs).
+func MakefileScripts(root, makefile string) (byTarget, byVar map[string]string, err error) {
+	recipes, err1 := harness.MakeRecipes(makefile)
+	data, err2 := os.ReadFile(makefile)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, err
 	}
-	out := map[string]string{}
-	var recipe []string
-	flush := func() {
-		block := strings.Join(recipe, "\n")
-		recipe = nil
-		scripts := recipeScript.FindAllStringSubmatch(block, -1)
-		if len(scripts) == 0 {
-			return
+	lines := strings.Split(string(data), "\n")
+	byTarget, byVar = map[string]string{}, map[string]string{}
+	for target, ns := range recipes {
+		var block []string
+		for _, n := range ns {
+			block = append(block, lines[n-1])
+			for _, w := range strings.Fields(lines[n-1]) {
+				if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
+					byTarget[target] = rel
+				}
+			}
+			for _, m := range recipeVar.FindAllStringSubmatch(lines[n-1], -1) {
+				byVar[m[2]] = "scripts/" + path.Base(m[1])
+			}
 		}
-		for _, m := range recipeListVar.FindAllStringSubmatch(block, -1) {
-			out[m[1]] = "scripts/" + path.Base(scripts[0][1])
+		text := strings.Join(block, "\n")
+		if script := recipeScript.FindStringSubmatch(text); script != nil {
+			for _, m := range recipeListVar.FindAllStringSubmatch(text, -1) {
+				byVar[m[1]] = "scripts/" + path.Base(script[1])
+			}
 		}
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(line, "\t") {
-			flush()
-			continue
-		}
-		recipe = append(recipe, line)
-		for _, m := range recipeVar.FindAllStringSubmatch(line, -1) {
-			out[m[2]] = "scripts/" + path.Base(m[1])
-		}
-	}
-	flush()
-	return out, nil
+	return byTarget, byVar, nil
 }
 
 type helpResult struct {
@@ -498,8 +498,7 @@ func Checks(root, checkScript string) (map[string]func(*Doc) []Problem, error) {
 	mk := filepath.Join(root, "Makefile")
 	targets, err1 := harness.MakeTargets(mk)
 	recipes, err2 := harness.MakeRecipes(mk)
-	vars, err3 := VarScripts(mk)
-	scripts, err4 := RecipeScripts(root, mk)
+	scripts, vars, err3 := MakefileScripts(root, mk)
 	h := &HelpCache{Root: root, VarScripts: vars}
 	q := &QuoteIndex{Root: root, CheckScript: checkScript, RecipeScripts: scripts}
 	return map[string]func(*Doc) []Problem{
@@ -511,7 +510,7 @@ func Checks(root, checkScript string) (map[string]func(*Doc) []Problem, error) {
 		"shell":   CheckShellBlocks,
 		"mermaid": CheckMermaid,
 		"quotes":  func(d *Doc) []Problem { return CheckQuotes(q, d) },
-	}, errors.Join(err1, err2, err3, err4)
+	}, errors.Join(err1, err2, err3)
 }
 
 // DocFiles lists README.md and docs/*.md relative to root, sorted.

@@ -1,6 +1,7 @@
 package docs
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,10 +174,13 @@ func TestAnchorsNumberRepeatedHeadings(t *testing.T) {
 	}
 }
 
-func TestVarScripts(t *testing.T) {
-	vars, err := VarScripts(filepath.Join(fixtureRoot, "Makefile"))
+func TestMakefileScripts(t *testing.T) {
+	targets, vars, err := MakefileScripts(fixtureRoot, filepath.Join(fixtureRoot, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := fmt.Sprint(targets); got != "map[check:scripts/tool.sh run:scripts/runner.sh status:scripts/ops.sh]" {
+		t.Errorf("scripts by target = %s", got)
 	}
 	if got := vars["TOOL_ARGS"]; got != "scripts/tool.sh" {
 		t.Errorf("TOOL_ARGS maps to %q, want scripts/tool.sh (all: %v)", got, vars)

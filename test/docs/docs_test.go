@@ -98,7 +98,7 @@ func TestDocsPassEveryCheck(t *testing.T) {
 // make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
 // verify-instance.sh --help only if the Makefile's recipe is recognised.
 func TestVerifyArgsAreRecognised(t *testing.T) {
-	vars, err := VarScripts(harness.Path("Makefile"))
+	_, vars, err := MakefileScripts(harness.Root(), harness.Path("Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"bootc-testboot/test/harness"
 	"bootc-testboot/test/shellwords"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -68,31 +67,6 @@ var levelPrefixes = []string{"error: ", "warning: "}
 var messageCalls = map[string]bool{"log": true, "warn": true, "die": true, "usage_error": true}
 
 const helpSuffix = " (see --help)"
-
-// RecipeScripts maps each Makefile target to the last script under scripts/
-// its recipe names (`$(ON_HOST) upgrade-os.sh status` -> scripts/upgrade-os.sh).
-func RecipeScripts(root, makefile string) (map[string]string, error) {
-	recipes, err := harness.MakeRecipes(makefile)
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(string(data), "\n")
-	out := map[string]string{}
-	for target, ns := range recipes {
-		for _, n := range ns {
-			for _, w := range strings.Fields(lines[n-1]) {
-				if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
-					out[target] = rel
-				}
-			}
-		}
-	}
-	return out, nil
-}
 
 func (q *QuoteIndex) script(rel string) *scriptText {
 	q.mu.Lock()
