@@ -3,11 +3,9 @@ package docs
 import (
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 
 	"bootc-testboot/test/shellwords"
 
@@ -16,22 +14,34 @@ import (
 
 // --- Quoted script output (what is checked: see doc.go) ---------------------
 //
-// Matching is on patterns. In a doc, "...", "…" and <placeholder> stand for
-// anything. In a script, an expansion stands for a value: a plain variable
-// for a value without spaces; a command substitution, a list ("${a[*]}"), a
-// function argument ($1) or printf's %s with such an argument for at most a
-// few words of prose; any of them at the very end of a line for any text. So
-// a quote may shorten a message and fill in values, but a reworded sentence
-// does not pass as a value. Check names come from the words of the check
-// script's code ("unit:$1" defines unit:<anything>).
+// A script's printed text is read once into patterns: every quoted literal and
+// here-document, cut into lines. In a doc, "...", "…" and <placeholder> stand
+// for anything. In a script, a plain variable stands for a value without
+// spaces; a command substitution, a list ("${a[*]}"), a function argument ($1)
+// or printf's %s with such an argument for at most a few words of prose; any
+// of them at the very end of a line for any text. So a quote may shorten a
+// message and fill in values, but a reworded sentence does not pass as a
+// value. Check names come from the words of the check script's code
+// ("unit:$1" defines unit:<anything>).
 
 // star marks a doc's "anything" and a script's wide value; narrow a script's
-// value without whitespace. They are private-use runes no document contains.
+// value without whitespace; conv a printf conversion until its argument
+// decides. They are private-use runes no document contains.
 const (
-	star   rune = '\uE000'
-	narrow rune = '\uE001'
-	conv   rune = '\uE002' // a printf conversion, until its argument decides
+	star   = "\uE000"
+	narrow = "\uE001"
+	conv   = "\uE002"
 )
+
+// printed is what one script (with scripts/lib/common.sh) can print.
+type printed struct {
+	err     error
+	leveled []string    // messages with their level: "error: ...", "warning: ...", "... (see --help)"
+	loose   []string    // other literal lines of two words or more (echo, a helper's output): any level
+	lines   []string    // every literal line
+	words   []string    // code words that start with a literal character
+	records [][3]string // record STATUS NAME DETAIL calls
+}
 
 // QuoteIndex reads what the repository's scripts print, once per script.
 type QuoteIndex struct {
@@ -41,332 +51,242 @@ type QuoteIndex struct {
 	CheckScript string
 	// RecipeScripts maps a make target to the script its recipe runs.
 	RecipeScripts map[string]string
-
-	mu      sync.Mutex
-	scripts map[string]*scriptText
+	scripts       map[string]*printed
 }
 
-// scriptText is what one script (with the shared library) can print.
-type scriptText struct {
-	err      error
-	messages []message   // what "<name>.sh: ..." lines can say
-	literals [][]rune    // every string literal, one line each
-	words    [][]rune    // code words that start with a literal character
-	records  [][3][]rune // record STATUS NAME DETAIL calls
-}
-
-type message struct {
-	pat    []rune
-	strict bool // the level prefix/suffix is part of pat; otherwise any level
-}
-
-var levelPrefixes = []string{"error: ", "warning: "}
-
-// messageCalls are the shared library's message functions: their arguments are
-// checked with the level they print, not as bare literals.
-var messageCalls = map[string]bool{"log": true, "warn": true, "die": true, "usage_error": true}
+// helpers are the shared library's message functions and the level each prints.
+var helpers = map[string][2]string{"log": {"", ""}, "warn": {"warning: ", ""}, "die": {"error: ", ""}, "usage_error": {"", helpSuffix}}
 
 const helpSuffix = " (see --help)"
 
-func (q *QuoteIndex) script(rel string) *scriptText {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if s, ok := q.scripts[rel]; ok {
-		return s
+func (q *QuoteIndex) script(rel string) *printed {
+	if p := q.scripts[rel]; p != nil {
+		return p
 	}
 	if q.scripts == nil {
-		q.scripts = map[string]*scriptText{}
+		q.scripts = map[string]*printed{}
 	}
-	s := &scriptText{}
-	q.scripts[rel] = s
-	files := []string{rel}
-	if _, err := os.Stat(filepath.Join(q.Root, "scripts/lib/common.sh")); err == nil {
-		files = append(files, "scripts/lib/common.sh")
-	}
-	for _, f := range files {
+	p := &printed{}
+	q.scripts[rel] = p
+	for _, f := range []string{rel, "scripts/lib/common.sh"} {
 		data, err := os.ReadFile(filepath.Join(q.Root, f))
+		if os.IsNotExist(err) && f != rel {
+			break
+		}
+		if err == nil {
+			err = p.read(string(data))
+		}
 		if err != nil {
-			s.err = err
-			return s
-		}
-		if err := s.add(string(data)); err != nil {
-			s.err = fmt.Errorf("%s: %v", f, err)
-			return s
-		}
-	}
-	return s
-}
-
-func (s *scriptText) add(src string) error {
-	cmds, err := shellCommands(src)
-	if err != nil {
-		return err
-	}
-	for _, cmd := range cmds {
-		format := -1 // the word that is printf's format
-		if len(cmd) > 1 && cmd[0].plain && string(cmd[0].pat) == "printf" {
-			format = 1
-			if string(cmd[1].pat) == "-v" {
-				format = 3 // printf -v VAR FORMAT
-			}
-		}
-		call := len(cmd) > 0 && cmd[0].plain && messageCalls[string(cmd[0].pat)]
-		for wi, w := range cmd {
-			for li, lit := range w.literals {
-				switch {
-				case wi == format && li == 0:
-					lit = printfArgs(lit, cmd[wi+1:])
-				case w.nested[li]:
-					lit = fill(lit, narrow) // printf "..." of an awk program: fields
-				default:
-					lit = fill(lit, star)
-				}
-				for _, line := range splitLines(lit) {
-					s.literals = append(s.literals, line)
-					if m, prefixed := progMessage(line); prefixed {
-						if m.pat != nil {
-							s.messages = append(s.messages, m)
-						}
-					} else if !call && literalWords(line) >= 2 {
-						// A literal printed some other way (echo, a helper's
-						// output): its level is not known.
-						s.messages = append(s.messages, message{pat: line})
-					}
-				}
-			}
-			if len(w.pat) > 0 && w.pat[0] != star && w.pat[0] != narrow && !strings.ContainsAny(string(w.pat), " \t\n") {
-				s.words = append(s.words, w.pat)
-			}
-		}
-		if len(cmd) == 0 || !cmd[0].plain {
-			continue
-		}
-		var args [][]rune
-		for _, w := range cmd[1:] {
-			args = append(args, w.pat)
-		}
-		body := joinPatterns(args)
-		switch string(cmd[0].pat) {
-		case "log", "warn", "die", "usage_error":
-			if literalWords(body) < 2 {
-				continue // "$*", "$problem": the text is elsewhere, as a literal
-			}
-			full := body
-			switch string(cmd[0].pat) {
-			case "warn":
-				full = append([]rune("warning: "), body...)
-			case "die":
-				full = append([]rune("error: "), body...)
-			case "usage_error":
-				full = append(append([]rune{}, body...), []rune(helpSuffix)...)
-			}
-			s.messages = append(s.messages, message{pat: full, strict: true})
-		case "record":
-			if len(args) >= 3 {
-				s.records = append(s.records, [3][]rune{args[0], args[1], args[2]})
-			}
-		}
-	}
-	return nil
-}
-
-// progMessage recognises a format that prints the program name itself
-// ('%s: error: another ... (lock %s)...' with "$PROG"): the rest is a message
-// with its level, when it says more than the level (the formats of log, warn
-// and die themselves give no message).
-func progMessage(p []rune) (m message, prefixed bool) {
-	if len(p) < 3 || (p[0] != star && p[0] != narrow) || string(p[1:3]) != ": " {
-		return message{}, false
-	}
-	rest := p[3:]
-	if literalWords(stripLevel(rest)) < 2 {
-		return message{}, true // the log/warn/die format itself: no message of its own
-	}
-	return message{pat: rest, strict: true}, true
-}
-
-func stripLevel(p []rune) []rune {
-	for _, l := range levelPrefixes {
-		if strings.HasPrefix(string(p), l) {
-			p = p[len([]rune(l)):]
+			p.err = fmt.Errorf("%s: %v", f, err)
 			break
 		}
 	}
-	return []rune(strings.TrimSuffix(string(p), helpSuffix))
+	return p
+}
+
+// read collects the printed text of shell source: every command's words
+// (assignments, test operands and ${x:-"default"} come as one-word commands,
+// so their literals count too) and every here-document.
+func (p *printed) read(src string) error {
+	f, err := shellwords.File(src)
+	if err != nil {
+		return err
+	}
+	seen := map[*syntax.Word]bool{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		var ws []*syntax.Word
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			ws = n.Args
+		case *syntax.Word:
+			ws = []*syntax.Word{n}
+		case *syntax.Redirect:
+			if n.Hdoc != nil && !seen[n.Hdoc] {
+				seen[n.Hdoc] = true
+				w := readWord(src, n.Hdoc)
+				p.addLiteral(strings.ReplaceAll(literal(w.pat), conv, star), false)
+			}
+		}
+		var cmd []shWord
+		for _, w := range ws {
+			if !seen[w] {
+				seen[w] = true
+				cmd = append(cmd, readWord(src, w))
+			}
+		}
+		if len(cmd) > 0 {
+			p.command(cmd)
+		}
+		return true
+	})
+	return nil
+}
+
+// command adds one simple command's literals, words, messages and records.
+func (p *printed) command(cmd []shWord) {
+	name := ""
+	if cmd[0].plain {
+		name = cmd[0].pat
+	}
+	format := -1 // the word that is printf's format
+	if name == "printf" && len(cmd) > 1 {
+		format = 1
+		if cmd[1].pat == "-v" {
+			format = 3 // printf -v VAR FORMAT
+		}
+	}
+	level, call := helpers[name]
+	for wi, w := range cmd {
+		for li, lit := range w.literals {
+			switch {
+			case wi == format && li == 0:
+				lit = printfArgs(lit, cmd[wi+1:])
+			case w.nested[li]:
+				lit = strings.ReplaceAll(lit, conv, narrow) // printf "..." of an awk program: fields
+			default:
+				lit = strings.ReplaceAll(lit, conv, star)
+			}
+			p.addLiteral(lit, call)
+		}
+		if w.pat != "" && !strings.HasPrefix(w.pat, star) && !strings.HasPrefix(w.pat, narrow) && !strings.ContainsAny(w.pat, " \t\n") {
+			p.words = append(p.words, w.pat)
+		}
+	}
+	var args []string
+	for _, w := range cmd[1:] {
+		args = append(args, w.pat)
+	}
+	body := strings.Join(args, " ")
+	switch {
+	case call && literalWords(body) >= 2: // "$*", "$problem": the text is elsewhere, as a literal
+		p.leveled = append(p.leveled, level[0]+body+level[1])
+	case name == "record" && len(args) >= 3:
+		p.records = append(p.records, [3]string{args[0], args[1], args[2]})
+	}
+}
+
+// addLiteral adds the lines of a literal. A line "<value>: rest" prints the
+// program name itself ('%s: error: another ... (lock %s)' with "$PROG"): rest
+// is a message with its level, when it says more than the level (the formats
+// of log, warn and die themselves do not). A helper's argument is added with
+// its level by command, not as a loose line.
+func (p *printed) addLiteral(lit string, helperArg bool) {
+	for _, line := range strings.Split(strings.ReplaceAll(lit, `\n`, "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		p.lines = append(p.lines, line)
+		if strings.HasPrefix(line, star+": ") || strings.HasPrefix(line, narrow+": ") {
+			if rest := line[len(star)+2:]; literalWords(stripLevel(rest)) >= 2 {
+				p.leveled = append(p.leveled, rest)
+			}
+		} else if !helperArg && literalWords(line) >= 2 {
+			p.loose = append(p.loose, line)
+		}
+	}
+}
+
+func stripLevel(s string) string {
+	for _, l := range []string{"error: ", "warning: "} {
+		if t, ok := strings.CutPrefix(s, l); ok {
+			s = t
+			break
+		}
+	}
+	return strings.TrimSuffix(s, helpSuffix)
 }
 
 var letterRun = regexp.MustCompile(`[A-Za-z]{2,}`)
 
 // literalWords counts the words a pattern writes out (not its expansions).
-func literalWords(p []rune) int {
-	return len(letterRun.FindAllString(strings.Map(func(r rune) rune {
-		if r == star || r == narrow {
-			return ' '
-		}
-		return r
-	}, string(p)), -1))
-}
-
-func joinPatterns(ps [][]rune) []rune {
-	var out []rune
-	for i, p := range ps {
-		if i > 0 {
-			out = append(out, ' ')
-		}
-		out = append(out, p...)
-	}
-	return out
-}
-
-// splitLines cuts a literal at newlines and printf's \n.
-func splitLines(p []rune) [][]rune {
-	var out [][]rune
-	for _, l := range strings.Split(strings.ReplaceAll(string(p), `\n`, "\n"), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, []rune(l))
-		}
-	}
-	return out
+func literalWords(p string) int {
+	return len(letterRun.FindAllString(strings.NewReplacer(star, " ", narrow, " ").Replace(p), -1))
 }
 
 // --- A small shell reader -------------------------------------------------------
 
 // shWord is one shell word as a pattern, with the string literals it contains.
 type shWord struct {
-	pat      []rune
+	pat      string
 	plain    bool         // no quotes, no expansions: a command name
-	literals [][]rune     // quoted parts; printf conversions are conv
+	literals []string     // quoted parts; printf conversions are conv
 	nested   map[int]bool // literals found inside a single-quoted program
 }
 
 // printfArgs gives each conversion of a printf format the width of its
 // argument: a plain variable holds a value without spaces, anything else
 // (a command substitution, a missing argument) any text.
-func printfArgs(format []rune, args []shWord) []rune {
-	out := append([]rune{}, format...)
-	n := 0
-	for i, r := range out {
-		if r != conv {
-			continue
+func printfArgs(format string, args []shWord) string {
+	parts := strings.Split(format, conv)
+	for i := range parts[1:] {
+		width := star
+		if i < len(args) && !strings.Contains(args[i].pat, star) && strings.Contains(args[i].pat, narrow) {
+			width = narrow
 		}
-		out[i] = star
-		if n < len(args) && !strings.ContainsRune(string(args[n].pat), star) && strings.ContainsRune(string(args[n].pat), narrow) {
-			out[i] = narrow
-		}
-		n++
+		parts[i+1] = width + parts[i+1]
 	}
-	return out
+	return strings.Join(parts, "")
 }
 
-// fill replaces the printf conversions of a literal with r.
-func fill(p []rune, r rune) []rune {
-	out := append([]rune{}, p...)
-	for i := range out {
-		if out[i] == conv {
-			out[i] = r
-		}
-	}
-	return out
-}
-
-var printfConv = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
-
-// shellCommands reads shell source into simple commands of word patterns with
-// the shared bash parser. Words outside a simple command (assignments, test
-// operands, case patterns, ${x:-"default"}) come as one-word commands, so
-// their literals count too, and so does the text of a here-document. Double-quoted strings inside a single-quoted
-// program (awk's printf "...") count as literals.
-func shellCommands(src string) ([][]shWord, error) {
-	f, err := shellwords.File(src)
-	if err != nil {
-		return nil, err
-	}
-	var cmds [][]shWord
-	seen := map[*syntax.Word]bool{}
-	read := func(ws ...*syntax.Word) (cmd []shWord) {
-		for _, w := range ws {
-			if w != nil && !seen[w] {
-				seen[w] = true
-				cmd = append(cmd, readWord(src, w))
-			}
-		}
-		return cmd
-	}
-	syntax.Walk(f, func(n syntax.Node) bool {
-		switch n := n.(type) {
-		case *syntax.CallExpr:
-			cmds = append(cmds, read(n.Args...))
-		case *syntax.Redirect:
-			if n.Hdoc != nil && !seen[n.Hdoc] { // a here-document is printed text
-				seen[n.Hdoc] = true
-				w := readWord(src, n.Hdoc)
-				cmds = append(cmds, []shWord{{pat: w.pat, literals: [][]rune{literal(w.pat)}}})
-			}
-		case *syntax.Word:
-			cmds = append(cmds, read(n))
-		}
-		return true
-	})
-	return cmds, nil
-}
+var (
+	printfConv  = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
+	innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+)
 
 // readWord turns a word into a pattern: literal text as it is, a variable
 // narrow, a command substitution, list ("${a[*]}") or function argument ($1,
-// $*) star.
+// $*) star. Double-quoted strings inside a single-quoted program (awk's
+// printf "...") count as literals.
 func readWord(src string, w *syntax.Word) shWord {
-	sw := shWord{plain: true}
+	sw := shWord{plain: true, nested: map[int]bool{}}
+	var pat strings.Builder
 	for _, p := range w.Parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
-			sw.pat = append(sw.pat, []rune(shellwords.Unescape(p.Value, false))...)
+			pat.WriteString(shellwords.Unescape(p.Value, false))
 		case *syntax.SglQuoted:
-			lit := []rune(p.Value)
+			lit := p.Value
 			if p.Dollar {
-				lit = []rune{narrow}
+				lit = narrow
 			}
-			sw.pat = append(sw.pat, lit...)
+			pat.WriteString(lit)
 			sw.literals = append(sw.literals, literal(lit))
 			for _, m := range innerDouble.FindAllStringSubmatch(p.Value, -1) {
-				if sw.nested == nil {
-					sw.nested = map[int]bool{}
-				}
 				sw.nested[len(sw.literals)] = true
-				sw.literals = append(sw.literals, literal([]rune(m[1])))
+				sw.literals = append(sw.literals, literal(m[1]))
 			}
 		case *syntax.DblQuoted:
-			var lit []rune
+			var lit strings.Builder
 			for _, q := range p.Parts {
 				if l, ok := q.(*syntax.Lit); ok {
-					lit = append(lit, []rune(shellwords.Unescape(l.Value, true))...)
+					lit.WriteString(shellwords.Unescape(l.Value, true))
 				} else {
-					lit = append(lit, expansion(src, q))
+					lit.WriteString(expansion(src, q))
 				}
 			}
-			sw.pat = append(sw.pat, lit...)
-			sw.literals = append(sw.literals, literal(lit))
+			pat.WriteString(lit.String())
+			sw.literals = append(sw.literals, literal(lit.String()))
 		default:
-			sw.pat = append(sw.pat, expansion(src, p))
+			pat.WriteString(expansion(src, p))
 		}
 		if _, ok := p.(*syntax.Lit); !ok {
 			sw.plain = false
 		}
 	}
+	sw.pat = pat.String()
 	return sw
 }
 
-var innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
-
 // literal turns quoted text into a pattern: printf conversions become conv,
 // %% a percent sign.
-func literal(p []rune) []rune {
-	s := printfConv.ReplaceAllString(string(p), string(conv))
-	return []rune(strings.ReplaceAll(s, "%%", "%"))
+func literal(s string) string {
+	return strings.ReplaceAll(printfConv.ReplaceAllString(s, conv), "%%", "%")
 }
 
-// expansion is the pattern rune of an expansion: narrow for a variable, star
-// for a command substitution, a list joined with spaces or a function's
-// arguments (often phrases).
-func expansion(src string, p syntax.WordPart) rune {
+// expansion is the pattern of an expansion: narrow for a variable, star for a
+// command substitution, a list joined with spaces or a function's arguments
+// (often phrases).
+func expansion(src string, p syntax.WordPart) string {
 	pe, ok := p.(*syntax.ParamExp)
 	if !ok {
 		return star
@@ -385,17 +305,18 @@ var docPlaceholder = regexp.MustCompile(`\.\.\.|…|<[A-Za-z][A-Za-z0-9 _./:-]*>
 
 // docPattern turns quoted text into a pattern: "...", "…" and <placeholder>
 // stand for anything.
-func docPattern(s string) []rune {
-	return []rune(docPlaceholder.ReplaceAllString(strings.TrimRight(s, " \t"), string(star)))
+func docPattern(s string) string {
+	return docPlaceholder.ReplaceAllString(strings.TrimRight(s, " \t"), star)
 }
 
-// matches reports whether some text fits both the doc pattern d and the
-// script pattern p: a doc star covers any part of p; a script star covers
-// text of d: a narrow one text without whitespace, a wide one at most
-// maxStarWords words of prose. A star that ends p covers any text (an error
+// matches reports whether some text fits both the doc pattern doc and the
+// script pattern pat: a doc star covers any part of pat; a script star covers
+// text of doc: a narrow one text without whitespace, a wide one at most
+// maxStarWords words of prose. A star that ends pat covers any text (an error
 // message at the end of a line). Without the limits, a script star could
 // swallow a reworded sentence while a doc "..." swallowed the script's words.
-func matches(d, p []rune) bool {
+func matches(doc, pat string) bool {
+	d, p := []rune(doc), []rune(pat)
 	starts := wordStarts(d)
 	type key struct{ i, j, n int }
 	seen := map[key]bool{}
@@ -410,20 +331,19 @@ func matches(d, p []rune) bool {
 		switch {
 		case i == len(d) && j == len(p):
 			ok = true
-		case i < len(d) && d[i] == star:
+		case i < len(d) && string(d[i]) == star:
 			ok = walk(i+1, j, 0) || (j < len(p) && walk(i, j+1, 0))
-		case j < len(p) && (p[j] == star || p[j] == narrow):
+		case j < len(p) && (string(p[j]) == star || string(p[j]) == narrow):
 			ok = walk(i, j+1, 0)
 			if !ok && i < len(d) {
-				last := j == len(p)-1
 				m := n
 				if starts[i] {
 					m++
 				}
 				switch {
-				case last:
+				case j == len(p)-1:
 					ok = walk(i+1, j, 0)
-				case p[j] == narrow && isSpace(d[i]):
+				case string(p[j]) == narrow && (d[i] == ' ' || d[i] == '\t'):
 				case m > maxStarWords:
 				default:
 					ok = walk(i+1, j, m)
@@ -442,46 +362,62 @@ func matches(d, p []rune) bool {
 // image", "(version v1.1.0, built ...)").
 const maxStarWords = 3
 
-var proseWord = regexp.MustCompile(`^\(?[a-z]{2,}[,;:.)]*$`)
+var (
+	proseWord = regexp.MustCompile(`^\(?[a-z]{2,}[,;:.)]*$`)
+	field     = regexp.MustCompile(`[^ \t]+`)
+)
 
 // wordStarts marks where d's words of prose begin: lower-case words between
 // spaces, not values such as sha256:..., v1.2.0 or paths.
 func wordStarts(d []rune) []bool {
 	out := make([]bool, len(d))
-	for i := 0; i < len(d); {
-		if isSpace(d[i]) {
-			i++
-			continue
+	for _, loc := range field.FindAllStringIndex(string(d), -1) {
+		if proseWord.MatchString(string(d)[loc[0]:loc[1]]) {
+			out[len([]rune(string(d)[:loc[0]]))] = true
 		}
-		j := i
-		for j < len(d) && !isSpace(d[j]) {
-			j++
-		}
-		out[i] = proseWord.MatchString(string(d[i:j]))
-		i = j
 	}
 	return out
 }
 
-func isSpace(r rune) bool { return r == ' ' || r == '\t' }
-
-// quotedMessage checks "<name>.sh: MESSAGE"; rel is the script.
-func (q *QuoteIndex) quotedMessage(rel, msg string) string {
-	s := q.script(rel)
-	if s.err != nil {
-		return s.err.Error()
-	}
-	d := docPattern(msg)
-	loose := stripLevel(d)
-	for _, m := range s.messages {
-		if m.strict && matches(d, m.pat) || !m.strict && matches(loose, m.pat) {
-			return ""
+func anyMatch(doc string, pats []string) bool {
+	for _, p := range pats {
+		if matches(doc, p) {
+			return true
 		}
 	}
-	return fmt.Sprintf("%q is not a message %s prints", path.Base(rel)+": "+msg, rel)
+	return false
 }
 
-var labelLine = regexp.MustCompile(`^([a-z][a-z ]*[a-z]):\s+\S`)
+var (
+	scriptPrefix = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*\.sh): (.*)$`)
+	labelLine    = regexp.MustCompile(`^([a-z][a-z ]*[a-z]):\s+\S`)
+	checkLine    = regexp.MustCompile(`^\s*(PASS|FAIL|SKIP)\s+(\S+)(?:\s+(.*))?$`)
+)
+
+// quotedMessage checks a "<name>.sh: MESSAGE" line against scripts/<name>.sh,
+// if that script exists.
+func (q *QuoteIndex) quotedMessage(line string) string {
+	m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		return ""
+	}
+	rel := "scripts/" + m[1]
+	if _, err := os.Stat(filepath.Join(q.Root, rel)); err != nil {
+		return ""
+	}
+	s := q.script(rel)
+	if d := docPattern(m[2]); s.err == nil && !anyMatch(d, s.leveled) && !anyMatch(stripLevel(d), s.loose) {
+		return fmt.Sprintf("%q is not a message %s prints", m[0], rel)
+	}
+	return errText(s.err)
+}
+
+func errText(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
 
 // quotedLabel checks a "label: value" output line of rel, if rel prints that label.
 func (q *QuoteIndex) quotedLabel(rel, line string) string {
@@ -490,27 +426,17 @@ func (q *QuoteIndex) quotedLabel(rel, line string) string {
 		return ""
 	}
 	s := q.script(rel)
-	if s.err != nil {
-		return s.err.Error()
-	}
-	d := docPattern(line)
-	labelled := false
-	for _, l := range s.literals {
-		if lm := labelLine.FindStringSubmatch(string(l)); lm == nil || lm[1] != m[1] {
-			continue
-		}
-		labelled = true
-		if matches(d, l) {
-			return ""
+	var labelled []string
+	for _, l := range s.lines {
+		if lm := labelLine.FindStringSubmatch(l); lm != nil && lm[1] == m[1] {
+			labelled = append(labelled, l)
 		}
 	}
-	if !labelled {
-		return "" // not a label of this script: another tool's output
+	if s.err == nil && len(labelled) > 0 && !anyMatch(docPattern(line), labelled) {
+		return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
 	}
-	return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
+	return errText(s.err) // a label the script does not print is another tool's line
 }
-
-var checkLine = regexp.MustCompile(`^\s*(PASS|FAIL|SKIP)\s+(\S+)(?:\s+(.*))?$`)
 
 // quotedCheck checks a "PASS|FAIL|SKIP name detail" line against the check script.
 func (q *QuoteIndex) quotedCheck(line string) string {
@@ -519,40 +445,19 @@ func (q *QuoteIndex) quotedCheck(line string) string {
 		return ""
 	}
 	s := q.script(q.CheckScript)
-	if s.err != nil {
+	name, detail := docPattern(m[2]), docPattern(m[3])
+	switch {
+	case s.err != nil:
 		return s.err.Error()
-	}
-	status, name, detail := []rune(m[1]), docPattern(m[2]), docPattern(m[3])
-	defined := false
-	for _, w := range s.words {
-		if matches(name, w) {
-			defined = true
-			break
-		}
-	}
-	if !defined {
+	case !anyMatch(name, s.words):
 		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), q.CheckScript, m[2])
 	}
 	for _, r := range s.records {
-		if matches(status, r[0]) && matches(name, r[1]) && (len(detail) == 0 || matches(detail, r[2])) {
+		if matches(m[1], r[0]) && matches(name, r[1]) && (detail == "" || matches(detail, r[2])) {
 			return ""
 		}
 	}
 	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], q.CheckScript)
-}
-
-var scriptPrefix = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*\.sh): (.*)$`)
-
-// quotedLine applies the message and check rules to one line of quoted output.
-func (q *QuoteIndex) quotedLine(line string) string {
-	if m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
-		rel := "scripts/" + m[1]
-		if _, err := os.Stat(filepath.Join(q.Root, rel)); err != nil {
-			return ""
-		}
-		return q.quotedMessage(rel, m[2])
-	}
-	return ""
 }
 
 // commandScript is the script a console command runs: the last script named
@@ -579,42 +484,39 @@ func (q *QuoteIndex) commandScript(line string) string {
 // CheckQuotes verifies the script output d quotes (see the top of this section).
 func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
 	var out []Problem
-	add := func(line int, msg string) {
-		if msg != "" {
-			out = append(out, Problem{d.Rel, line, msg})
+	add := func(line int, msgs ...string) {
+		for _, msg := range msgs {
+			if msg != "" {
+				out = append(out, Problem{d.Rel, line, msg})
+			}
 		}
 	}
 	for _, s := range d.Spans {
-		add(s.Line, q.quotedLine(s.Text))
-		add(s.Line, q.quotedCheck(s.Text))
+		add(s.Line, q.quotedMessage(s.Text), q.quotedCheck(s.Text))
 	}
 	for _, b := range d.Blocks {
-		switch b.Lang {
-		case "text", "", "console":
-		default:
+		if b.Lang != "text" && b.Lang != "" && b.Lang != "console" {
 			continue
 		}
 		current, command, cont := "", "", false
 		for i, l := range strings.Split(b.Text, "\n") {
 			n := b.Line + 1 + i
-			if b.Lang == "console" {
-				if strings.HasPrefix(l, "$ ") || cont {
-					if !cont {
-						command = ""
-					}
-					command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
-					cont = strings.HasSuffix(l, `\`)
-					current = q.commandScript(command)
-					continue
+			if b.Lang == "console" && (strings.HasPrefix(l, "$ ") || cont) {
+				if !cont {
+					command = ""
 				}
-				if current != "" {
-					add(n, q.quotedLabel(current, l))
-					if current == q.CheckScript {
-						add(n, q.quotedCheck(l))
-					}
+				command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
+				cont = strings.HasSuffix(l, `\`)
+				current = q.commandScript(command)
+				continue
+			}
+			if b.Lang == "console" && current != "" {
+				add(n, q.quotedLabel(current, l))
+				if current == q.CheckScript {
+					add(n, q.quotedCheck(l))
 				}
 			}
-			add(n, q.quotedLine(l))
+			add(n, q.quotedMessage(l))
 		}
 	}
 	return out
