@@ -10,9 +10,10 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"bootc-testboot/test/harness"
@@ -200,8 +201,8 @@ type HelpCache struct {
 	// carries (VERIFY_ARGS -> scripts/verify-instance.sh), so the flags in
 	// `make verify VERIFY_ARGS="--expect-digest ..."` are checked too.
 	VarScripts map[string]string
-	mu         sync.Mutex
-	help       map[string]helpResult
+	help       map[string]string
+	errs       map[string]error
 }
 
 var (
@@ -248,39 +249,27 @@ func MakefileScripts(root, makefile string) (byTarget, byVar map[string]string, 
 	return byTarget, byVar, nil
 }
 
-type helpResult struct {
-	text string
-	err  error
-}
-
 // Help returns the output of `SCRIPT --help` (stdout and stderr); a non-zero
 // exit or a hang is an error.
 func (h *HelpCache) Help(rel string) (string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r, ok := h.help[rel]; ok {
-		return r.text, r.err
+	if text, ok := h.help[rel]; ok {
+		return text, h.errs[rel]
 	}
 	if h.help == nil {
-		h.help = map[string]helpResult{}
+		h.help, h.errs = map[string]string{}, map[string]error{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(h.Root, rel), "--help")
 	cmd.Dir = h.Root
-	cmd.Stdin = nil
 	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
-	outb, err := cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		err = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, firstLine(string(outb)))
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		h.errs[rel] = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, first)
 	}
-	h.help[rel] = helpResult{string(outb), err}
-	return string(outb), err
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+	h.help[rel] = string(out)
+	return string(out), h.errs[rel]
 }
 
 var flagWord = regexp.MustCompile(`^(--?[A-Za-z][A-Za-z0-9-]*)(=.*)?$`)
@@ -296,88 +285,68 @@ func scriptOf(root, w string) (rel string, missing bool) {
 	if !strings.HasPrefix(clean, "/") && strings.Contains(clean, "/") {
 		// A relative path names a repository file; anything else (a journal
 		// tag such as bootc-testboot/upgrade-os.sh) is not a command.
-		if _, err := os.Stat(filepath.Join(root, clean)); err == nil {
-			return clean, false
-		}
-		if strings.HasPrefix(clean, "scripts/") {
-			return clean, true
+		_, err := os.Stat(filepath.Join(root, clean))
+		if err == nil || strings.HasPrefix(clean, "scripts/") {
+			return clean, err != nil
 		}
 		return "", false
 	}
-	base := "scripts/" + path.Base(clean)
-	if _, err := os.Stat(filepath.Join(root, base)); err == nil {
-		return base, false
+	if _, err := os.Stat(filepath.Join(root, "scripts", path.Base(clean))); err == nil {
+		return "scripts/" + path.Base(clean), false
 	}
 	return "", false
 }
 
 // CheckScriptFlags verifies that every flag written after a repository script
 // appears in that script's --help. Words after a second script on the same
-// command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one.
+// command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one;
+// the words of a make variable that carries a script's arguments
+// (VERIFY_ARGS="--expect-digest ...") belong to that script.
 func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
 	var out []Problem
-	report := map[string]bool{}
+	seen := map[string]bool{}
 	add := func(line int, msg string) {
-		key := fmt.Sprintf("%d|%s", line, msg)
-		if !report[key] {
-			report[key] = true
+		if key := fmt.Sprint(line, msg); !seen[key] {
+			seen[key] = true
 			out = append(out, Problem{d.Rel, line, msg})
 		}
 	}
 	for _, c := range Commands(d) {
-		current := ""
 		_, isMake := shellwords.Make(c.Words)
+		var words []string
 		for _, w := range c.Words {
 			if name, value, ok := strings.Cut(w, "="); ok && isMake && h.VarScripts[name] != "" {
-				script := h.VarScripts[name]
-				if _, err := h.Help(script); err != nil {
-					add(c.Line, err.Error())
-					continue
-				}
-				help, _ := h.Help(script)
-				for _, a := range strings.Fields(value) {
-					if m := flagWord.FindStringSubmatch(a); m != nil && !mentions(help, m[1]) {
-						add(c.Line, fmt.Sprintf("`make ... %s=...`: flag %s not in the --help of %s", name, m[1], script))
-					}
-				}
+				words = append(append(words, h.VarScripts[name]), strings.Fields(value)...)
 				continue
 			}
+			words = append(words, w)
+		}
+		current, help := "", ""
+		for _, w := range words {
 			if rel, missing := scriptOf(h.Root, w); rel != "" {
-				if missing {
-					add(c.Line, fmt.Sprintf("script `%s` does not exist", rel))
-					current = ""
-					continue
+				var err error
+				if current, help, err = rel, "", nil; missing {
+					err = fmt.Errorf("script `%s` does not exist", rel)
+				} else {
+					help, err = h.Help(rel)
 				}
-				current = rel
-				if _, err := h.Help(rel); err != nil {
+				if err != nil {
 					add(c.Line, err.Error())
 					current = ""
 				}
-				continue
-			}
-			if current == "" || w == "--" {
 				continue
 			}
 			m := flagWord.FindStringSubmatch(w)
-			if m == nil {
+			// --help itself: Help already proved that it works.
+			if current == "" || m == nil || m[1] == "--help" || m[1] == "-h" {
 				continue
 			}
-			flag := m[1]
-			help, _ := h.Help(current)
-			if flag == "--help" || flag == "-h" {
-				continue // Help already proved that --help works
-			}
-			if !mentions(help, flag) {
-				add(c.Line, fmt.Sprintf("`%s %s`: flag not in the script's --help", current, flag))
+			if !regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9-])`).MatchString(help) {
+				add(c.Line, fmt.Sprintf("`%s %s`: flag not in the script's --help", current, m[1]))
 			}
 		}
 	}
 	return out
-}
-
-func mentions(help, flag string) bool {
-	re := regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(flag) + `($|[^A-Za-z0-9-])`)
-	return re.MatchString(help)
 }
 
 // --- Shell blocks ------------------------------------------------------------
@@ -410,12 +379,10 @@ func CheckShellBlocks(d *Doc) []Problem {
 
 // --- Mermaid -----------------------------------------------------------------
 
-var mermaidTypes = []string{
-	"flowchart", "graph", "sequenceDiagram", "stateDiagram-v2", "stateDiagram", "classDiagram",
-	"erDiagram", "gantt", "pie", "journey", "gitGraph", "mindmap", "timeline", "quadrantChart",
-	"requirementDiagram", "C4Context", "C4Container", "C4Component", "C4Dynamic", "C4Deployment",
-	"block-beta", "sankey-beta", "xychart-beta", "packet-beta", "architecture-beta", "kanban",
-}
+// mermaidType is a diagram keyword mermaid accepts on a block's first line.
+var mermaidType = regexp.MustCompile(`^(flowchart|graph|sequenceDiagram|stateDiagram(-v2)?|classDiagram|erDiagram|gantt|pie|journey|gitGraph|` +
+	`mindmap|timeline|quadrantChart|requirementDiagram|C4(Context|Container|Component|Dynamic|Deployment)|` +
+	`(block|sankey|xychart|packet|architecture)-beta|kanban)$`)
 
 // CheckMermaid verifies that each mermaid block declares a known diagram type
 // on its first line and that (), [] and {} balance outside "quoted" labels.
@@ -432,8 +399,7 @@ func CheckMermaid(d *Doc) []Problem {
 				break
 			}
 		}
-		kind := strings.Fields(first + " ")
-		if len(kind) == 0 || !knownDiagram(kind[0]) {
+		if kind, _, _ := strings.Cut(first, " "); !mermaidType.MatchString(kind) {
 			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("mermaid block starts with %q, not a known diagram type", first)})
 		}
 		if msg := balance(b.Text); msg != "" {
@@ -441,15 +407,6 @@ func CheckMermaid(d *Doc) []Problem {
 		}
 	}
 	return out
-}
-
-func knownDiagram(w string) bool {
-	for _, t := range mermaidTypes {
-		if w == t {
-			return true
-		}
-	}
-	return false
 }
 
 // balance reports the first unmatched bracket, skipping "quoted" text and %% comments.
@@ -539,13 +496,7 @@ func CheckMakeErrorLines(recipes map[string][]int, d *Doc) []Problem {
 	for _, b := range d.Blocks {
 		for i, l := range strings.Split(b.Text, "\n") {
 			for _, m := range makeErrorLine.FindAllStringSubmatch(l, -1) {
-				found := false
-				for _, n := range recipes[m[2]] {
-					if fmt.Sprint(n) == m[1] {
-						found = true
-					}
-				}
-				if !found {
+				if n, _ := strconv.Atoi(m[1]); !slices.Contains(recipes[m[2]], n) {
 					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], recipes[m[2]])})
 				}
 			}

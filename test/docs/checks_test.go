@@ -82,7 +82,7 @@ func TestBadFixturesAreRejected(t *testing.T) {
 			"script `scripts/missing.sh` does not exist",
 			"`scripts/tool.sh --really`: flag not in the script's --help",
 			"`scripts/broken-help.sh --help` failed",
-			"`make ... TOOL_ARGS=...`: flag --nope not in the --help of scripts/tool.sh",
+			"`scripts/tool.sh --nope`: flag not in the script's --help", // through TOOL_ARGS
 		}},
 		{"docs/bad-make-error.md", "makeerr", []string{
 			"line 4 of the Makefile is not a recipe line of build",
