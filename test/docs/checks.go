@@ -24,10 +24,10 @@ import (
 
 // CheckLinks verifies every relative link of d: the file or directory exists
 // and, for a #fragment into a Markdown file, the anchor exists there.
-func CheckLinks(root string, d *Doc) []Problem {
+func (r *Repo) CheckLinks(d *Doc) []Problem {
 	var out []Problem
 	for _, l := range d.Links {
-		if msg := checkLink(root, d.Rel, l.Text); msg != "" {
+		if msg := checkLink(r.Root, d.Rel, l.Text); msg != "" {
 			out = append(out, Problem{d.Rel, l.Line, msg})
 		}
 	}
@@ -90,7 +90,7 @@ var (
 
 // CheckPaths verifies that every repository path written in backticks exists.
 // A code span may hold a command; each of its words is looked at.
-func CheckPaths(root string, d *Doc) []Problem {
+func (r *Repo) CheckPaths(d *Doc) []Problem {
 	var out []Problem
 	for _, s := range d.Spans {
 		for _, w := range strings.Fields(s.Text) {
@@ -102,7 +102,7 @@ func CheckPaths(root string, d *Doc) []Problem {
 			if m == nil {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+			if _, err := os.Stat(filepath.Join(r.Root, m[1])); err != nil {
 				out = append(out, Problem{d.Rel, s.Line, fmt.Sprintf("path `%s` does not exist in the repository", m[1])})
 			}
 		}
@@ -181,12 +181,12 @@ func shellText(b Block) string {
 
 // CheckMakeTargets verifies that every `make TARGET` written in d's code
 // names a target of the Makefile.
-func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
+func (r *Repo) CheckMakeTargets(d *Doc) []Problem {
 	var out []Problem
 	for _, c := range Commands(d) {
 		m, _ := shellwords.Make(c.Words)
 		for _, a := range m.Goals {
-			if !placeholder.MatchString(a) && !targets[a] {
+			if !placeholder.MatchString(a) && !r.Targets[a] {
 				out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
 			}
 		}
@@ -194,15 +194,40 @@ func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
 	return out
 }
 
-// HelpCache runs each script's --help once.
-type HelpCache struct {
-	Root string
-	// VarScripts maps a Makefile variable to the script whose arguments it
-	// carries (VERIFY_ARGS -> scripts/verify-instance.sh), so the flags in
-	// `make verify VERIFY_ARGS="--expect-digest ..."` are checked too.
-	VarScripts map[string]string
-	help       map[string]string
-	errs       map[string]error
+// Repo is the repository the docs describe, with what the checks read from
+// it: the Makefile, the scripts its recipes run, and each script's --help and
+// printed text, read once.
+type Repo struct {
+	Root        string
+	CheckScript string // the script whose PASS/FAIL/SKIP lines the docs quote
+	Targets     map[string]bool
+	Recipes     map[string][]int // make target -> its recipe's Makefile lines
+	// RecipeScripts maps a make target to the script its recipe runs;
+	// VarScripts a Makefile variable to the script whose arguments it carries
+	// (VERIFY_ARGS -> scripts/verify-instance.sh).
+	RecipeScripts, VarScripts map[string]string
+	help                      map[string]string
+	helpErr                   map[string]error
+	printed                   map[string]*printed
+}
+
+// NewRepo reads the repository at root; checkScript is the script whose
+// PASS/FAIL/SKIP lines the docs quote.
+func NewRepo(root, checkScript string) (*Repo, error) {
+	mk := filepath.Join(root, "Makefile")
+	targets, err1 := harness.MakeTargets(mk)
+	recipes, err2 := harness.MakeRecipes(mk)
+	scripts, vars, err3 := MakefileScripts(root, mk)
+	return &Repo{Root: root, CheckScript: checkScript, Targets: targets, Recipes: recipes, RecipeScripts: scripts, VarScripts: vars,
+		help: map[string]string{}, helpErr: map[string]error{}, printed: map[string]*printed{}}, errors.Join(err1, err2, err3)
+}
+
+// Checks returns every check by name.
+func (r *Repo) Checks() map[string]func(*Doc) []Problem {
+	return map[string]func(*Doc) []Problem{
+		"links": r.CheckLinks, "paths": r.CheckPaths, "make": r.CheckMakeTargets, "makeerr": r.CheckMakeErrorLines,
+		"flags": r.CheckScriptFlags, "shell": CheckShellBlocks, "mermaid": CheckMermaid, "quotes": r.CheckQuotes,
+	}
 }
 
 var (
@@ -251,25 +276,22 @@ func MakefileScripts(root, makefile string) (byTarget, byVar map[string]string, 
 
 // Help returns the output of `SCRIPT --help` (stdout and stderr); a non-zero
 // exit or a hang is an error.
-func (h *HelpCache) Help(rel string) (string, error) {
-	if text, ok := h.help[rel]; ok {
-		return text, h.errs[rel]
-	}
-	if h.help == nil {
-		h.help, h.errs = map[string]string{}, map[string]error{}
+func (r *Repo) Help(rel string) (string, error) {
+	if text, ok := r.help[rel]; ok {
+		return text, r.helpErr[rel]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(h.Root, rel), "--help")
-	cmd.Dir = h.Root
+	cmd := exec.CommandContext(ctx, filepath.Join(r.Root, rel), "--help")
+	cmd.Dir = r.Root
 	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		h.errs[rel] = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, first)
+		r.helpErr[rel] = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, first)
 	}
-	h.help[rel] = string(out)
-	return string(out), h.errs[rel]
+	r.help[rel] = string(out)
+	return string(out), r.helpErr[rel]
 }
 
 var flagWord = regexp.MustCompile(`^(--?[A-Za-z][A-Za-z0-9-]*)(=.*)?$`)
@@ -302,7 +324,7 @@ func scriptOf(root, w string) (rel string, missing bool) {
 // command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one;
 // the words of a make variable that carries a script's arguments
 // (VERIFY_ARGS="--expect-digest ...") belong to that script.
-func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
+func (r *Repo) CheckScriptFlags(d *Doc) []Problem {
 	var out []Problem
 	seen := map[string]bool{}
 	add := func(line int, msg string) {
@@ -315,20 +337,20 @@ func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
 		_, isMake := shellwords.Make(c.Words)
 		var words []string
 		for _, w := range c.Words {
-			if name, value, ok := strings.Cut(w, "="); ok && isMake && h.VarScripts[name] != "" {
-				words = append(append(words, h.VarScripts[name]), strings.Fields(value)...)
+			if name, value, ok := strings.Cut(w, "="); ok && isMake && r.VarScripts[name] != "" {
+				words = append(append(words, r.VarScripts[name]), strings.Fields(value)...)
 				continue
 			}
 			words = append(words, w)
 		}
 		current, help := "", ""
 		for _, w := range words {
-			if rel, missing := scriptOf(h.Root, w); rel != "" {
+			if rel, missing := scriptOf(r.Root, w); rel != "" {
 				var err error
 				if current, help, err = rel, "", nil; missing {
 					err = fmt.Errorf("script `%s` does not exist", rel)
 				} else {
-					help, err = h.Help(rel)
+					help, err = r.Help(rel)
 				}
 				if err != nil {
 					add(c.Line, err.Error())
@@ -449,27 +471,6 @@ func balance(text string) string {
 
 // --- All documents -------------------------------------------------------------
 
-// Checks returns every check by name, set up for the repository at root;
-// checkScript is the script whose PASS/FAIL/SKIP lines the docs quote.
-func Checks(root, checkScript string) (map[string]func(*Doc) []Problem, error) {
-	mk := filepath.Join(root, "Makefile")
-	targets, err1 := harness.MakeTargets(mk)
-	recipes, err2 := harness.MakeRecipes(mk)
-	scripts, vars, err3 := MakefileScripts(root, mk)
-	h := &HelpCache{Root: root, VarScripts: vars}
-	q := &QuoteIndex{Root: root, CheckScript: checkScript, RecipeScripts: scripts}
-	return map[string]func(*Doc) []Problem{
-		"links":   func(d *Doc) []Problem { return CheckLinks(root, d) },
-		"paths":   func(d *Doc) []Problem { return CheckPaths(root, d) },
-		"make":    func(d *Doc) []Problem { return CheckMakeTargets(targets, d) },
-		"makeerr": func(d *Doc) []Problem { return CheckMakeErrorLines(recipes, d) },
-		"flags":   func(d *Doc) []Problem { return CheckScriptFlags(h, d) },
-		"shell":   CheckShellBlocks,
-		"mermaid": CheckMermaid,
-		"quotes":  func(d *Doc) []Problem { return CheckQuotes(q, d) },
-	}, errors.Join(err1, err2, err3)
-}
-
 // DocFiles lists README.md and docs/*.md relative to root, sorted.
 func DocFiles(root string) ([]string, error) {
 	files := []string{"README.md"}
@@ -491,13 +492,13 @@ var makeErrorLine = regexp.MustCompile(`make: \*\*\* \[Makefile:(\d+): ([A-Za-z0
 // CheckMakeErrorLines verifies that output shown in the docs, such as
 // "make: *** [Makefile:124: os-check] Error 10", points at a recipe line of
 // that target, so examples stay true when the Makefile changes.
-func CheckMakeErrorLines(recipes map[string][]int, d *Doc) []Problem {
+func (r *Repo) CheckMakeErrorLines(d *Doc) []Problem {
 	var out []Problem
 	for _, b := range d.Blocks {
 		for i, l := range strings.Split(b.Text, "\n") {
 			for _, m := range makeErrorLine.FindAllStringSubmatch(l, -1) {
-				if n, _ := strconv.Atoi(m[1]); !slices.Contains(recipes[m[2]], n) {
-					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], recipes[m[2]])})
+				if n, _ := strconv.Atoi(m[1]); !slices.Contains(r.Recipes[m[2]], n) {
+					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], r.Recipes[m[2]])})
 				}
 			}
 		}

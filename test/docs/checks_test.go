@@ -23,12 +23,12 @@ func loadFixture(t *testing.T, rel string) *Doc {
 // runAll applies every check to one fixture document.
 func runAll(t *testing.T, d *Doc) map[string][]Problem {
 	t.Helper()
-	checks, err := Checks(mustAbs(t, fixtureRoot), "scripts/ops.sh")
+	repo, err := NewRepo(mustAbs(t, fixtureRoot), "scripts/ops.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]Problem{}
-	for name, check := range checks {
+	for name, check := range repo.Checks() {
 		out[name] = check(d)
 	}
 	return out

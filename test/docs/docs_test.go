@@ -81,10 +81,11 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 // Every check of doc.go over every document (README.md and docs/*.md).
 func TestDocsPassEveryCheck(t *testing.T) {
 	harness.Require(t, "bash")
-	checks, err := Checks(harness.Root(), "scripts/verify-instance.sh")
+	repo, err := NewRepo(harness.Root(), "scripts/verify-instance.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
+	checks := repo.Checks()
 	docs := loadAll(t)
 	for _, name := range harness.SortedKeys(checks) {
 		t.Run(name, func(t *testing.T) {

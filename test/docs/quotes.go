@@ -43,33 +43,20 @@ type printed struct {
 	records [][3]string // record STATUS NAME DETAIL calls
 }
 
-// QuoteIndex reads what the repository's scripts print, once per script.
-type QuoteIndex struct {
-	Root string
-	// CheckScript is the script whose PASS/FAIL/SKIP lines the docs quote
-	// (scripts/verify-instance.sh).
-	CheckScript string
-	// RecipeScripts maps a make target to the script its recipe runs.
-	RecipeScripts map[string]string
-	scripts       map[string]*printed
-}
-
 // helpers are the shared library's message functions and the level each prints.
 var helpers = map[string][2]string{"log": {"", ""}, "warn": {"warning: ", ""}, "die": {"error: ", ""}, "usage_error": {"", helpSuffix}}
 
 const helpSuffix = " (see --help)"
 
-func (q *QuoteIndex) script(rel string) *printed {
-	if p := q.scripts[rel]; p != nil {
+// script reads what rel prints, once.
+func (r *Repo) script(rel string) *printed {
+	if p := r.printed[rel]; p != nil {
 		return p
 	}
-	if q.scripts == nil {
-		q.scripts = map[string]*printed{}
-	}
 	p := &printed{}
-	q.scripts[rel] = p
+	r.printed[rel] = p
 	for _, f := range []string{rel, "scripts/lib/common.sh"} {
-		data, err := os.ReadFile(filepath.Join(q.Root, f))
+		data, err := os.ReadFile(filepath.Join(r.Root, f))
 		if os.IsNotExist(err) && f != rel {
 			break
 		}
@@ -396,16 +383,16 @@ var (
 
 // quotedMessage checks a "<name>.sh: MESSAGE" line against scripts/<name>.sh,
 // if that script exists.
-func (q *QuoteIndex) quotedMessage(line string) string {
+func (r *Repo) quotedMessage(line string) string {
 	m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line))
 	if m == nil {
 		return ""
 	}
 	rel := "scripts/" + m[1]
-	if _, err := os.Stat(filepath.Join(q.Root, rel)); err != nil {
+	if _, err := os.Stat(filepath.Join(r.Root, rel)); err != nil {
 		return ""
 	}
-	s := q.script(rel)
+	s := r.script(rel)
 	if d := docPattern(m[2]); s.err == nil && !anyMatch(d, s.leveled) && !anyMatch(stripLevel(d), s.loose) {
 		return fmt.Sprintf("%q is not a message %s prints", m[0], rel)
 	}
@@ -420,12 +407,12 @@ func errText(err error) string {
 }
 
 // quotedLabel checks a "label: value" output line of rel, if rel prints that label.
-func (q *QuoteIndex) quotedLabel(rel, line string) string {
+func (r *Repo) quotedLabel(rel, line string) string {
 	m := labelLine.FindStringSubmatch(line)
 	if m == nil {
 		return ""
 	}
-	s := q.script(rel)
+	s := r.script(rel)
 	var labelled []string
 	for _, l := range s.lines {
 		if lm := labelLine.FindStringSubmatch(l); lm != nil && lm[1] == m[1] {
@@ -439,41 +426,41 @@ func (q *QuoteIndex) quotedLabel(rel, line string) string {
 }
 
 // quotedCheck checks a "PASS|FAIL|SKIP name detail" line against the check script.
-func (q *QuoteIndex) quotedCheck(line string) string {
+func (r *Repo) quotedCheck(line string) string {
 	m := checkLine.FindStringSubmatch(line)
 	if m == nil {
 		return ""
 	}
-	s := q.script(q.CheckScript)
+	s := r.script(r.CheckScript)
 	name, detail := docPattern(m[2]), docPattern(m[3])
 	switch {
 	case s.err != nil:
 		return s.err.Error()
 	case !anyMatch(name, s.words):
-		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), q.CheckScript, m[2])
+		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), r.CheckScript, m[2])
 	}
-	for _, r := range s.records {
-		if matches(m[1], r[0]) && matches(name, r[1]) && (detail == "" || matches(detail, r[2])) {
+	for _, rec := range s.records {
+		if matches(m[1], rec[0]) && matches(name, rec[1]) && (detail == "" || matches(detail, rec[2])) {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], q.CheckScript)
+	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], r.CheckScript)
 }
 
 // commandScript is the script a console command runs: the last script named
 // on the line, or the script of a make target's recipe.
-func (q *QuoteIndex) commandScript(line string) string {
+func (r *Repo) commandScript(line string) string {
 	script := ""
 	cmds, _ := shellwords.Parse(line)
 	for _, c := range cmds {
 		for _, w := range c.Words {
-			if rel, missing := scriptOf(q.Root, w); rel != "" && !missing {
+			if rel, missing := scriptOf(r.Root, w); rel != "" && !missing {
 				script = rel
 			}
 		}
 		m, _ := shellwords.Make(c.Words)
 		for _, a := range m.Goals {
-			if rel := q.RecipeScripts[a]; rel != "" {
+			if rel := r.RecipeScripts[a]; rel != "" {
 				script = rel
 			}
 		}
@@ -482,7 +469,7 @@ func (q *QuoteIndex) commandScript(line string) string {
 }
 
 // CheckQuotes verifies the script output d quotes (see the top of this section).
-func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
+func (r *Repo) CheckQuotes(d *Doc) []Problem {
 	var out []Problem
 	add := func(line int, msgs ...string) {
 		for _, msg := range msgs {
@@ -492,7 +479,7 @@ func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
 		}
 	}
 	for _, s := range d.Spans {
-		add(s.Line, q.quotedMessage(s.Text), q.quotedCheck(s.Text))
+		add(s.Line, r.quotedMessage(s.Text), r.quotedCheck(s.Text))
 	}
 	for _, b := range d.Blocks {
 		if b.Lang != "text" && b.Lang != "" && b.Lang != "console" {
@@ -507,16 +494,16 @@ func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
 				}
 				command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
 				cont = strings.HasSuffix(l, `\`)
-				current = q.commandScript(command)
+				current = r.commandScript(command)
 				continue
 			}
 			if b.Lang == "console" && current != "" {
-				add(n, q.quotedLabel(current, l))
-				if current == q.CheckScript {
-					add(n, q.quotedCheck(l))
+				add(n, r.quotedLabel(current, l))
+				if current == r.CheckScript {
+					add(n, r.quotedCheck(l))
 				}
 			}
-			add(n, q.quotedMessage(l))
+			add(n, r.quotedMessage(l))
 		}
 	}
 	return out
