@@ -67,14 +67,14 @@ func checkLink(root, from, target string) string {
 	if frag == "" || !strings.HasSuffix(strings.ToLower(rel), ".md") {
 		return ""
 	}
-	data, err := os.ReadFile(filepath.Join(root, rel))
+	doc, err := Load(root, rel)
 	if err != nil {
 		return fmt.Sprintf("link %q: %v", target, err)
 	}
 	if f, err := url.PathUnescape(frag); err == nil {
 		frag = f
 	}
-	if !Anchors(string(data))[strings.ToLower(frag)] {
+	if !slices.Contains(doc.Anchors, strings.ToLower(frag)) {
 		return fmt.Sprintf("link %q: no heading or anchor #%s in %s", target, frag, rel)
 	}
 	return ""
@@ -88,8 +88,10 @@ var (
 	trailingJunk = ".,;:)!?'\""
 )
 
-// CheckPaths verifies that every repository path written in backticks exists.
-// A code span may hold a command; each of its words is looked at.
+// CheckPaths verifies that every repository path written in backticks
+// (apps/…, scripts/…, configs/…, test/…, docs/…, .github/…, Containerfile,
+// Makefile, config.toml) exists; paths with placeholders (apps/<name>/main.go)
+// are examples. A code span may hold a command; each word is looked at.
 func (r *Repo) CheckPaths(d *Doc) []Problem {
 	var out []Problem
 	for _, s := range d.Spans {
@@ -433,41 +435,33 @@ func CheckMermaid(d *Doc) []Problem {
 
 // balance reports the first unmatched bracket, skipping "quoted" text and %% comments.
 func balance(text string) string {
-	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
-	type open struct {
-		r    rune
-		line int
-	}
-	var stack []open
+	var stack []string // each open bracket and its line
 	for n, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "%%") {
 			continue
 		}
-		quoted := false
-		for _, r := range line {
-			switch {
-			case r == '"':
-				quoted = !quoted
-			case quoted:
-			case r == '(' || r == '[' || r == '{':
-				stack = append(stack, open{r, n + 1})
-			case r == ')' || r == ']' || r == '}':
-				if len(stack) == 0 || stack[len(stack)-1].r != pairs[r] {
+		if strings.Count(line, `"`)%2 == 1 {
+			return fmt.Sprintf("unterminated quote on line %d of the block", n+1)
+		}
+		for _, r := range mermaidLabel.ReplaceAllString(line, "") {
+			if strings.ContainsRune("([{", r) {
+				stack = append(stack, fmt.Sprintf("%c%d", r, n+1))
+			} else if i := strings.IndexRune(")]}", r); i >= 0 {
+				if len(stack) == 0 || stack[len(stack)-1][0] != "([{"[i] {
 					return fmt.Sprintf("unmatched %q on line %d of the block", r, n+1)
 				}
 				stack = stack[:len(stack)-1]
 			}
 		}
-		if quoted {
-			return fmt.Sprintf("unterminated quote on line %d of the block", n+1)
-		}
 	}
 	if len(stack) > 0 {
 		o := stack[len(stack)-1]
-		return fmt.Sprintf("unclosed %q from line %d of the block", o.r, o.line)
+		return fmt.Sprintf("unclosed %q from line %s of the block", o[0], o[1:])
 	}
 	return ""
 }
+
+var mermaidLabel = regexp.MustCompile(`"[^"]*"`)
 
 // --- All documents -------------------------------------------------------------
 

@@ -96,64 +96,47 @@ func TestDocsPassEveryCheck(t *testing.T) {
 	}
 }
 
-// make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
-// verify-instance.sh --help only if the Makefile's recipe is recognised.
-func TestVerifyArgsAreRecognised(t *testing.T) {
-	_, vars, err := MakefileScripts(harness.Root(), harness.Path("Makefile"))
+// The checks pass vacuously if the parser stops seeing what they check; the
+// docs contain each kind of item, so each count must be positive. The
+// Makefile's VERIFY_ARGS must be seen as verify-instance.sh's arguments, or
+// `make verify VERIFY_ARGS="--expect-digest ..."` examples go unchecked.
+func TestChecksSeeTheDocs(t *testing.T) {
+	repo, err := NewRepo(harness.Root(), "scripts/verify-instance.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vars["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
-		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", vars)
+	if repo.VarScripts["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
+		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", repo.VarScripts)
 	}
-}
-
-// The checks above pass vacuously if the parser stops seeing what they check;
-// the docs contain each kind of item, so each count must be positive.
-func TestChecksSeeTheDocs(t *testing.T) {
 	counts := map[string]int{}
+	count := func(kind string, ok bool) {
+		if ok {
+			counts[kind]++
+		}
+	}
 	for _, d := range loadAll(t) {
+		counts["links"] += len(d.Links)
+		quoted := []string{}
 		for _, b := range d.Blocks {
-			switch {
-			case b.Lang == "mermaid":
-				counts["mermaid blocks"]++
-			case isShell(b.Lang):
-				counts["shell blocks"]++
-			}
+			count("mermaid blocks", b.Lang == "mermaid")
+			count("shell blocks", isShell(b.Lang))
+			quoted = append(quoted, strings.Split(b.Text, "\n")...)
 		}
 		for _, c := range Commands(d) {
 			for i, w := range c.Words {
-				if w == "make" && i+1 < len(c.Words) {
-					counts["make commands"]++
-				}
-				if rel, _ := scriptOf(harness.Root(), w); rel != "" {
-					counts["script commands"]++
-				}
+				count("make commands", w == "make" && i+1 < len(c.Words))
+				rel, _ := scriptOf(repo.Root, w)
+				count("script commands", rel != "")
 			}
 		}
 		for _, s := range d.Spans {
-			if repoPath.MatchString(s.Text) {
-				counts["repository paths"]++
-			}
-		}
-		counts["links"] += len(d.Links)
-		var quoted []string
-		for _, s := range d.Spans {
+			count("repository paths", repoPath.MatchString(s.Text))
 			quoted = append(quoted, s.Text)
 		}
-		for _, b := range d.Blocks {
-			quoted = append(quoted, strings.Split(b.Text, "\n")...)
-		}
 		for _, l := range quoted {
-			if scriptPrefix.MatchString(strings.TrimSpace(l)) {
-				counts["quoted script messages"]++
-			}
-			if checkLine.MatchString(l) {
-				counts["quoted check lines"]++
-			}
-			if labelLine.MatchString(l) {
-				counts["label lines"]++
-			}
+			count("quoted script messages", scriptPrefix.MatchString(strings.TrimSpace(l)))
+			count("quoted check lines", checkLine.MatchString(l))
+			count("label lines", labelLine.MatchString(l))
 		}
 	}
 	for _, kind := range []string{"mermaid blocks", "shell blocks", "make commands", "script commands", "repository paths", "links",

@@ -150,15 +150,6 @@ func plain(n ast.Node, source []byte) string {
 	return b.String()
 }
 
-// Anchors returns every #fragment the rendered Markdown text offers.
-func Anchors(src string) map[string]bool {
-	out := map[string]bool{}
-	for _, a := range Parse("", src).Anchors {
-		out[a] = true
-	}
-	return out
-}
-
 // Slug turns a heading's rendered text into GitHub's anchor: lower case,
 // without punctuation other than '-' and '_', each space turned into '-'.
 // (github/cmark-gfm's heading ids, as html-pipeline's TableOfContentsFilter

@@ -12,7 +12,17 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
-// --- Quoted script output (what is checked: see doc.go) ---------------------
+// --- Quoted script output ---------------------------------------------------
+//
+// CheckQuotes: a line of a text, console or untagged block, or a code span,
+// that starts with "<name>.sh: " is a message scripts/<name>.sh prints (log,
+// warn "warning: ", die "error: ", usage_error "... (see --help)", or another
+// literal of its source or of scripts/lib/common.sh, at any level). In a
+// console block, a "label: value" output line of a command that runs a script
+// (directly, through on-host.sh or a make target) matches a line with that
+// label, if the script prints it at all; PASS|FAIL|SKIP lines there (under
+// the check script) and in code spans name a check the check script defines
+// ("unit:$1" defines unit:<anything>) and match one of its record calls.
 //
 // A script's printed text is read once into patterns: every quoted literal and
 // here-document, cut into lines. In a doc, "...", "…" and <placeholder> stand
@@ -20,9 +30,7 @@ import (
 // spaces; a command substitution, a list ("${a[*]}"), a function argument ($1)
 // or printf's %s with such an argument for at most a few words of prose; any
 // of them at the very end of a line for any text. So a quote may shorten a
-// message and fill in values, but a reworded sentence does not pass as a
-// value. Check names come from the words of the check script's code
-// ("unit:$1" defines unit:<anything>).
+// message and fill in values, but a reworded sentence does not pass.
 
 // star marks a doc's "anything" and a script's wide value; narrow a script's
 // value without whitespace; conv a printf conversion until its argument
@@ -125,14 +133,10 @@ func (p *printed) command(cmd []shWord) {
 	level, call := helpers[name]
 	for wi, w := range cmd {
 		for li, lit := range w.literals {
-			switch {
-			case wi == format && li == 0:
+			if wi == format && li == 0 {
 				lit = printfArgs(lit, cmd[wi+1:])
-			case w.nested[li]:
-				lit = strings.ReplaceAll(lit, conv, narrow) // printf "..." of an awk program: fields
-			default:
-				lit = strings.ReplaceAll(lit, conv, star)
 			}
+			lit = strings.ReplaceAll(lit, conv, star)
 			p.addLiteral(lit, call)
 		}
 		if w.pat != "" && !strings.HasPrefix(w.pat, star) && !strings.HasPrefix(w.pat, narrow) && !strings.ContainsAny(w.pat, " \t\n") {
@@ -195,9 +199,8 @@ func literalWords(p string) int {
 // shWord is one shell word as a pattern, with the string literals it contains.
 type shWord struct {
 	pat      string
-	plain    bool         // no quotes, no expansions: a command name
-	literals []string     // quoted parts; printf conversions are conv
-	nested   map[int]bool // literals found inside a single-quoted program
+	plain    bool     // no quotes, no expansions: a command name
+	literals []string // quoted parts; printf conversions are conv
 }
 
 // printfArgs gives each conversion of a printf format the width of its
@@ -225,7 +228,7 @@ var (
 // $*) star. Double-quoted strings inside a single-quoted program (awk's
 // printf "...") count as literals.
 func readWord(src string, w *syntax.Word) shWord {
-	sw := shWord{plain: true, nested: map[int]bool{}}
+	sw := shWord{plain: true}
 	var pat strings.Builder
 	for _, p := range w.Parts {
 		switch p := p.(type) {
@@ -239,8 +242,8 @@ func readWord(src string, w *syntax.Word) shWord {
 			pat.WriteString(lit)
 			sw.literals = append(sw.literals, literal(lit))
 			for _, m := range innerDouble.FindAllStringSubmatch(p.Value, -1) {
-				sw.nested[len(sw.literals)] = true
-				sw.literals = append(sw.literals, literal(m[1]))
+				// awk's printf "...": its conversions print fields
+				sw.literals = append(sw.literals, strings.ReplaceAll(literal(m[1]), conv, narrow))
 			}
 		case *syntax.DblQuoted:
 			var lit strings.Builder
@@ -468,7 +471,7 @@ func (r *Repo) commandScript(line string) string {
 	return script
 }
 
-// CheckQuotes verifies the script output d quotes (see the top of this section).
+// CheckQuotes verifies the script output d quotes (see the top of this file).
 func (r *Repo) CheckQuotes(d *Doc) []Problem {
 	var out []Problem
 	add := func(line int, msgs ...string) {
