@@ -13,6 +13,7 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,7 +139,7 @@ func (c *checker) workflow(root *yaml.Node) {
 	}
 	for i := 0; i+1 < len(jobs.Content); i += 2 {
 		name, job := jobs.Content[i], jobs.Content[i+1]
-		c.job(name, job, prTriggered, onKey, perms, copySet(secretEnv))
+		c.job(name, job, prTriggered, onKey, perms, maps.Clone(secretEnv))
 	}
 }
 
@@ -179,7 +180,7 @@ func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey, topPerms *y
 		return
 	}
 	for _, step := range steps.Content {
-		env := copySet(secretEnv)
+		env := maps.Clone(secretEnv)
 		collectSecretEnv(step, env)
 		k, uses := get(step, "uses")
 		if uses != nil {
@@ -365,33 +366,15 @@ func collectSecretEnv(node *yaml.Node, into map[string]bool) {
 	}
 }
 
-func copySet(m map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
+// triggeredByPR reports whether on (a name, a list or a mapping of events)
+// names a pull-request event.
 func triggeredByPR(on *yaml.Node) bool {
 	if on == nil {
 		return false
 	}
-	isPR := func(s string) bool { return s == "pull_request" || s == "pull_request_target" }
-	switch on.Kind {
-	case yaml.ScalarNode:
-		return isPR(on.Value)
-	case yaml.SequenceNode:
-		for _, n := range on.Content {
-			if isPR(n.Value) {
-				return true
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i < len(on.Content); i += 2 {
-			if isPR(on.Content[i].Value) {
-				return true
-			}
+	for _, n := range append([]*yaml.Node{on}, on.Content...) {
+		if n.Kind == yaml.ScalarNode && (n.Value == "pull_request" || n.Value == "pull_request_target") {
+			return true
 		}
 	}
 	return false

@@ -1,10 +1,8 @@
 package workflows
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -223,74 +221,6 @@ func TestDependabotCoversEveryEcosystem(t *testing.T) {
 	}
 	if len(dirs["docker"]) != 0 {
 		t.Error("dependabot.yml has a docker entry, but Dependabot cannot read `FROM ${BASE_IMAGE}`: the base image belongs to .github/renovate.json")
-	}
-}
-
-// Renovate watches the Containerfile's base image (ARG BASE_IMAGE=...), which
-// Dependabot cannot see: its pattern must match that line as it is now.
-func TestRenovateWatchesTheBaseImage(t *testing.T) {
-	data, err := os.ReadFile(harness.Path(".github", "renovate.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		EnabledManagers []string `json:"enabledManagers"`
-		CustomManagers  []struct {
-			CustomType          string   `json:"customType"`
-			ManagerFilePatterns []string `json:"managerFilePatterns"`
-			MatchStrings        []string `json:"matchStrings"`
-			DatasourceTemplate  string   `json:"datasourceTemplate"`
-		} `json:"customManagers"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatalf("renovate.json: %v", err)
-	}
-	if len(cfg.EnabledManagers) != 1 || cfg.EnabledManagers[0] != "custom.regex" {
-		t.Errorf("enabledManagers = %q, want only custom.regex (Dependabot owns actions and Go modules)", cfg.EnabledManagers)
-	}
-	containerfile, err := os.ReadFile(harness.Path("Containerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	argLine := regexp.MustCompile(`(?m)^ARG BASE_IMAGE=(\S+)$`).FindSubmatch(containerfile)
-	if argLine == nil {
-		t.Fatal("Containerfile has no `ARG BASE_IMAGE=<default>` line")
-	}
-	base := string(argLine[1])
-	found := false
-	for _, m := range cfg.CustomManagers {
-		if m.CustomType != "regex" || m.DatasourceTemplate != "docker" {
-			continue
-		}
-		fileMatches := false
-		for _, p := range m.ManagerFilePatterns {
-			re, err := regexp.Compile(strings.Trim(p, "/"))
-			if err != nil {
-				t.Fatalf("managerFilePatterns %q: %v", p, err)
-			}
-			fileMatches = fileMatches || re.MatchString("Containerfile")
-		}
-		for _, ms := range m.MatchStrings {
-			re, err := regexp.Compile(ms)
-			if err != nil {
-				t.Fatalf("matchStrings %q: %v", ms, err)
-			}
-			sub := re.FindSubmatch(containerfile)
-			if !fileMatches || sub == nil {
-				continue
-			}
-			got := string(sub[re.SubexpIndex("depName")]) + ":" + string(sub[re.SubexpIndex("currentValue")])
-			if i := re.SubexpIndex("currentDigest"); i > 0 && len(sub[i]) > 0 {
-				got += "@" + string(sub[i])
-			}
-			if got != base {
-				t.Errorf("renovate reads the base as %q, the Containerfile says %q", got, base)
-			}
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no regex manager of renovate.json matches `ARG BASE_IMAGE=%s` in the Containerfile", base)
 	}
 }
 
