@@ -44,9 +44,7 @@ func checkLink(root, from, target string) string {
 		return "" // external links are not checked here
 	}
 	file, frag, _ := strings.Cut(target, "#")
-	if i := strings.Index(file, "?"); i >= 0 {
-		file = file[:i]
-	}
+	file, _, _ = strings.Cut(file, "?")
 	if p, err := url.PathUnescape(file); err == nil {
 		file = p
 	}
@@ -97,11 +95,8 @@ func (r *Repo) CheckPaths(d *Doc) []Problem {
 	for _, s := range d.Spans {
 		for _, w := range strings.Fields(s.Text) {
 			w = strings.TrimRight(strings.Trim(w, `"'(`), trailingJunk)
-			if placeholder.MatchString(w) {
-				continue
-			}
 			m := repoPath.FindStringSubmatch(w)
-			if m == nil {
+			if m == nil || placeholder.MatchString(w) {
 				continue
 			}
 			if _, err := os.Stat(filepath.Join(r.Root, m[1])); err != nil {

@@ -119,10 +119,7 @@ func (p *printed) read(src string) error {
 
 // command adds one simple command's literals, words, messages and records.
 func (p *printed) command(cmd []shWord) {
-	name := ""
-	if cmd[0].plain {
-		name = cmd[0].pat
-	}
+	name := cmd[0].pat
 	format := -1 // the word that is printf's format
 	if name == "printf" && len(cmd) > 1 {
 		format = 1
@@ -199,7 +196,6 @@ func literalWords(p string) int {
 // shWord is one shell word as a pattern, with the string literals it contains.
 type shWord struct {
 	pat      string
-	plain    bool     // no quotes, no expansions: a command name
 	literals []string // quoted parts; printf conversions are conv
 }
 
@@ -228,7 +224,7 @@ var (
 // $*) star. Double-quoted strings inside a single-quoted program (awk's
 // printf "...") count as literals.
 func readWord(src string, w *syntax.Word) shWord {
-	sw := shWord{plain: true}
+	var sw shWord
 	var pat strings.Builder
 	for _, p := range w.Parts {
 		switch p := p.(type) {
@@ -258,9 +254,6 @@ func readWord(src string, w *syntax.Word) shWord {
 			sw.literals = append(sw.literals, literal(lit.String()))
 		default:
 			pat.WriteString(expansion(src, p))
-		}
-		if _, ok := p.(*syntax.Lit); !ok {
-			sw.plain = false
 		}
 	}
 	sw.pat = pat.String()

@@ -43,9 +43,7 @@ type Finding struct {
 	Msg  string
 }
 
-func (f Finding) String() string {
-	return fmt.Sprintf("%s:%d: [%s] %s", f.File, f.Line, f.Rule, f.Msg)
-}
+func (f Finding) String() string { return fmt.Sprintf("%s:%d: [%s] %s", f.File, f.Line, f.Rule, f.Msg) }
 
 var (
 	actionRef    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@([^@\s]+)$`)
