@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -457,22 +456,6 @@ func balance(text string) string {
 }
 
 var mermaidLabel = regexp.MustCompile(`"[^"]*"`)
-
-// --- All documents -------------------------------------------------------------
-
-// DocFiles lists README.md and docs/*.md relative to root, sorted.
-func DocFiles(root string) ([]string, error) {
-	files := []string{"README.md"}
-	more, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range more {
-		files = append(files, filepath.ToSlash(strings.TrimPrefix(f, root+string(filepath.Separator))))
-	}
-	sort.Strings(files[1:])
-	return files, nil
-}
 
 // --- make's error lines in shown output ----------------------------------------
 

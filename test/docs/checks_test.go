@@ -43,24 +43,17 @@ func mustAbs(t *testing.T, p string) string {
 	return a
 }
 
-func TestGoodFixturePassesEveryCheck(t *testing.T) {
-	for _, rel := range []string{"README.md", "docs/good.md"} {
-		for check, problems := range runAll(t, loadFixture(t, rel)) {
-			for _, p := range problems {
-				t.Errorf("%s check: false positive: %s", check, p)
-			}
-		}
-	}
-}
-
 // Each bad fixture must make its own check report every listed finding, and
 // must leave the other checks quiet, so a finding is never an accident of
-// another check.
+// another check. The good documents, which use the same constructs correctly,
+// pass every check.
 func TestBadFixturesAreRejected(t *testing.T) {
 	cases := []struct {
 		file, check string
 		want        []string
 	}{
+		{"README.md", "", nil},
+		{"docs/good.md", "", nil},
 		{"docs/bad-links.md", "links", []string{
 			"no-such-file.md does not exist",
 			"no heading or anchor #no-such-heading in docs/good.md",
@@ -110,7 +103,7 @@ func TestBadFixturesAreRejected(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		t.Run(c.check, func(t *testing.T) {
+		t.Run(c.file, func(t *testing.T) {
 			all := runAll(t, loadFixture(t, c.file))
 			var got []string
 			for _, p := range all[c.check] {
