@@ -251,16 +251,16 @@ func MakefileScripts(root, makefile string) (byTarget, byVar map[string]string, 
 		var block []string
 		for _, n := range ns {
 			block = append(block, lines[n-1])
-			for _, w := range strings.Fields(lines[n-1]) {
-				if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
-					byTarget[target] = rel
-				}
-			}
-			for _, m := range recipeVar.FindAllStringSubmatch(lines[n-1], -1) {
-				byVar[m[2]] = "scripts/" + path.Base(m[1])
-			}
 		}
 		text := strings.Join(block, "\n")
+		for _, w := range strings.Fields(text) {
+			if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
+				byTarget[target] = rel
+			}
+		}
+		for _, m := range recipeVar.FindAllStringSubmatch(text, -1) {
+			byVar[m[2]] = "scripts/" + path.Base(m[1])
+		}
 		if script := recipeScript.FindStringSubmatch(text); script != nil {
 			for _, m := range recipeListVar.FindAllStringSubmatch(text, -1) {
 				byVar[m[1]] = "scripts/" + path.Base(script[1])

@@ -43,7 +43,7 @@ const (
 
 // printed is what one script (with scripts/lib/common.sh) can print.
 type printed struct {
-	err     error
+	err     string      // why the script could not be read
 	leveled []string    // messages with their level: "error: ...", "warning: ...", "... (see --help)"
 	loose   []string    // other literal lines of two words or more (echo, a helper's output): any level
 	lines   []string    // every literal line
@@ -72,7 +72,7 @@ func (r *Repo) script(rel string) *printed {
 			err = p.read(string(data))
 		}
 		if err != nil {
-			p.err = fmt.Errorf("%s: %v", f, err)
+			p.err = fmt.Sprintf("%s: %v", f, err)
 			break
 		}
 	}
@@ -175,13 +175,7 @@ func (p *printed) addLiteral(lit string, helperArg bool) {
 }
 
 func stripLevel(s string) string {
-	for _, l := range []string{"error: ", "warning: "} {
-		if t, ok := strings.CutPrefix(s, l); ok {
-			s = t
-			break
-		}
-	}
-	return strings.TrimSuffix(s, helpSuffix)
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "error: "), "warning: "), helpSuffix)
 }
 
 var letterRun = regexp.MustCompile(`[A-Za-z]{2,}`)
@@ -389,17 +383,10 @@ func (r *Repo) quotedMessage(line string) string {
 		return ""
 	}
 	s := r.script(rel)
-	if d := docPattern(m[2]); s.err == nil && !anyMatch(d, s.leveled) && !anyMatch(stripLevel(d), s.loose) {
+	if d := docPattern(m[2]); s.err == "" && !anyMatch(d, s.leveled) && !anyMatch(stripLevel(d), s.loose) {
 		return fmt.Sprintf("%q is not a message %s prints", m[0], rel)
 	}
-	return errText(s.err)
-}
-
-func errText(err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return ""
+	return s.err
 }
 
 // quotedLabel checks a "label: value" output line of rel, if rel prints that label.
@@ -415,10 +402,10 @@ func (r *Repo) quotedLabel(rel, line string) string {
 			labelled = append(labelled, l)
 		}
 	}
-	if s.err == nil && len(labelled) > 0 && !anyMatch(docPattern(line), labelled) {
+	if s.err == "" && len(labelled) > 0 && !anyMatch(docPattern(line), labelled) {
 		return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
 	}
-	return errText(s.err) // a label the script does not print is another tool's line
+	return s.err // a label the script does not print is another tool's line
 }
 
 // quotedCheck checks a "PASS|FAIL|SKIP name detail" line against the check script.
@@ -430,8 +417,8 @@ func (r *Repo) quotedCheck(line string) string {
 	s := r.script(r.CheckScript)
 	name, detail := docPattern(m[2]), docPattern(m[3])
 	switch {
-	case s.err != nil:
-		return s.err.Error()
+	case s.err != "":
+		return s.err
 	case !anyMatch(name, s.words):
 		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), r.CheckScript, m[2])
 	}
