@@ -108,24 +108,17 @@ func (r *Repo) CheckPaths(d *Doc) []Problem {
 
 // --- Commands: make targets and script flags --------------------------------
 
-// Command is one simple command (words up to a shell separator) found in
-// inline code or in a shell block.
-type Command struct {
-	Line  int
-	Words []string
-}
-
-// Commands returns the simple commands written in d's code: every inline code
-// span and every shell/console block, read by the shared shell parser. Code
-// that does not parse as shell (prose in backticks, a bad block, which
-// CheckShellBlocks reports) gives no commands.
-func Commands(d *Doc) []Command {
-	var out []Command
+// Commands returns the simple commands written in d's code, with their lines
+// in d: every inline code span and every shell/console block, read by the
+// shared shell parser. Code that does not parse as shell (prose in backticks,
+// a bad block, which CheckShellBlocks reports) gives no commands.
+func Commands(d *Doc) []shellwords.Command {
+	var out []shellwords.Command
 	add := func(line int, src string) {
 		cmds, _ := shellwords.Parse(src)
 		for _, c := range cmds {
-			if len(c.Words) > 0 {
-				out = append(out, Command{line + c.Line - 1, c.Words})
+			if c.Line += line - 1; len(c.Words) > 0 {
+				out = append(out, c)
 			}
 		}
 	}

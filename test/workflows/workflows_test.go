@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,28 +13,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func repoTargets(t *testing.T) map[string]bool {
-	t.Helper()
-	targets, err := harness.MakeTargets(harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return targets
-}
-
-func workflowFiles(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob(harness.Path(".github", "workflows", "*.y*ml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // The repository's own workflows pass every rule.
 func TestRepositoryWorkflows(t *testing.T) {
-	targets := repoTargets(t)
-	files := workflowFiles(t)
+	targets, err1 := harness.MakeTargets(harness.Path("Makefile"))
+	files, err2 := filepath.Glob(harness.Path(".github", "workflows", "*.y*ml"))
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
 	names := map[string]bool{}
 	for _, f := range files {
 		names[filepath.Base(f)] = true
@@ -138,7 +124,7 @@ func TestRulesFireOnBadFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(findings) != tc.count {
-				t.Fatalf("got %d findings, want %d:\n%s", len(findings), tc.count, join(findings))
+				t.Fatalf("got %d findings, want %d:\n%v", len(findings), tc.count, findings)
 			}
 			for _, f := range findings {
 				if f.Rule != tc.rule {
@@ -206,12 +192,4 @@ func TestDependabotCoversEveryEcosystem(t *testing.T) {
 	if dirs["docker"] {
 		t.Error("dependabot.yml has a docker entry, but Dependabot cannot read `FROM ${BASE_IMAGE}`: the base image belongs to .github/renovate.json")
 	}
-}
-
-func join(fs []Finding) string {
-	var b strings.Builder
-	for _, f := range fs {
-		b.WriteString(f.String() + "\n")
-	}
-	return b.String()
 }
