@@ -9,6 +9,12 @@ require gopkg.in/yaml.v3 v3.0.1
 
 require github.com/BurntSushi/toml v1.6.0
 
+// Test tooling: Markdown (test/docs) and shell (test/shellwords) parsers.
+require (
+	github.com/yuin/goldmark v1.8.7
+	mvdan.cc/sh/v3 v3.12.0
+)
+
 require (
 	github.com/containers/image/v5 v5.36.2
 	github.com/containers/libtrust v0.0.0-20230121012942-c1716e8a8d01 // indirect

@@ -5,10 +5,10 @@ import (
 	"os/exec"
 	"testing"
 
-	"bootc-testboot/test/boot"
+	"bootc-testboot/test/rig"
 )
 
-// measureBoot boots images with the boot rig (test/boot) on one simulated
+// measureBoot boots images with the boot rig (test/rig) on one simulated
 // host and reports boot-to-verified time: from starting systemd-nspawn to
 // verify-instance.sh having passed inside the guest. The quick run boots v1
 // once; a full run also upgrades to v2 and rolls back to v1.
@@ -21,14 +21,14 @@ func measureBoot(t testing.TB, b *buildSet, quick bool) (*Boot, error) {
 		steps = append(steps, struct{ name, version string }{"upgrade to v2", "v2"},
 			struct{ name, version string }{"rollback to v1", "v1"})
 	}
-	host := boot.NewHost(t)
+	host := rig.NewHost(t)
 	res := &Boot{}
 	for _, s := range steps {
 		img, err := b.image(t, layoutOurs, s.version)
 		if err != nil {
 			return nil, err
 		}
-		got, err := host.TryBoot(t, host.Deploy(t, img), boot.BootOptions{})
+		got, err := host.TryBoot(t, host.Deploy(t, img), rig.BootOptions{})
 		if err != nil {
 			return nil, err
 		}

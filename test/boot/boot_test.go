@@ -1,3 +1,6 @@
+// Package boot checks upgrades, rollbacks, a new app and a bad image end to
+// end on the boot rig (test/rig), with scripts/verify-instance.sh running
+// inside the guest.
 package boot
 
 import (
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"bootc-testboot/test/harness"
+	"bootc-testboot/test/rig"
 )
 
 // The rig's images get their own repository, so other suites' cleanups never
@@ -47,7 +51,7 @@ func requireRig(t *testing.T) {
 func TestUpgradeRollback(t *testing.T) {
 	requireRig(t)
 	v1 := build(t, "boot-v1", nil)
-	host := NewHost(t)
+	host := rig.NewHost(t)
 
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
@@ -56,7 +60,7 @@ func TestUpgradeRollback(t *testing.T) {
 	}
 
 	step("1-boot-v1", func(t *testing.T) {
-		b := host.Boot(t, host.Deploy(t, v1), BootOptions{Visits: 3, VerifyArgs: []string{"--expect-version", v1.Version}})
+		b := host.Boot(t, host.Deploy(t, v1), rig.BootOptions{Visits: 3, VerifyArgs: []string{"--expect-version", v1.Version}})
 		requirePassed(t, b)
 		requireVersion(t, b, v1.Version)
 		requireVisits(t, host, b, 3)
@@ -76,7 +80,7 @@ func TestUpgradeRollback(t *testing.T) {
 	var v2 harness.Image
 	step("2-upgrade-v2-keeps-var", func(t *testing.T) {
 		v2 = build(t, "boot-v2", changeHello)
-		b := host.Boot(t, host.Deploy(t, v2), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v2.Version}})
+		b := host.Boot(t, host.Deploy(t, v2), rig.BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v2.Version}})
 		requirePassed(t, b)
 		requireVersion(t, b, v2.Version)
 		requireGreeting(t, b, greetingV2)
@@ -84,7 +88,7 @@ func TestUpgradeRollback(t *testing.T) {
 	})
 
 	step("3-rollback-v1-keeps-var", func(t *testing.T) {
-		b := host.Boot(t, host.Deploy(t, v1), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v1.Version}})
+		b := host.Boot(t, host.Deploy(t, v1), rig.BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v1.Version}})
 		requirePassed(t, b)
 		requireVersion(t, b, v1.Version)
 		requireGreeting(t, b, greetingV1)
@@ -98,7 +102,7 @@ func TestUpgradeRollback(t *testing.T) {
 			}
 			return harness.AddExtraApp(dir)
 		})
-		b := host.Boot(t, host.Deploy(t, v3), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v3.Version}})
+		b := host.Boot(t, host.Deploy(t, v3), rig.BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v3.Version}})
 		requirePassed(t, b)
 		found := false
 		for _, app := range b.Report.Facts.Apps {
@@ -117,7 +121,7 @@ func TestUpgradeRollback(t *testing.T) {
 
 	step("5-bad-image-fails-verification", func(t *testing.T) {
 		bad := build(t, "boot-bad", breakAPIUnit)
-		b := host.Boot(t, host.Deploy(t, bad), BootOptions{VerifyArgs: []string{"--expect-version", bad.Version}})
+		b := host.Boot(t, host.Deploy(t, bad), rig.BootOptions{VerifyArgs: []string{"--expect-version", bad.Version}})
 		if b.ExitCode != 1 || b.Report.OK {
 			t.Fatalf("verify of the bad image: exit %d ok=%v, want exit 1\n%s", b.ExitCode, b.Report.OK, b.RawReport)
 		}
@@ -138,7 +142,7 @@ func TestUpgradeRollback(t *testing.T) {
 	})
 
 	step("6-rollback-from-bad-image", func(t *testing.T) {
-		b := host.Boot(t, host.Deploy(t, v1), BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v1.Version}})
+		b := host.Boot(t, host.Deploy(t, v1), rig.BootOptions{Visits: 1, VerifyArgs: []string{"--expect-version", v1.Version}})
 		requirePassed(t, b)
 		requireVersion(t, b, v1.Version)
 		requireVisits(t, host, b, 7)
@@ -146,15 +150,15 @@ func TestUpgradeRollback(t *testing.T) {
 
 	// A guest that does not finish in time is stopped, not left running.
 	t.Run("boot-timeout-stops-the-guest", func(t *testing.T) {
-		other := NewHost(t)
-		b, err := other.TryBoot(t, other.Deploy(t, v1), BootOptions{Timeout: 500 * time.Millisecond})
+		other := rig.NewHost(t)
+		b, err := other.TryBoot(t, other.Deploy(t, v1), rig.BootOptions{Timeout: 500 * time.Millisecond})
 		if err == nil || !strings.Contains(err.Error(), "no power-off within 500ms") {
 			t.Fatalf("TryBoot with a 500ms timeout: err = %v, want the timeout named", err)
 		}
-		if len(b.guestPIDs) == 0 {
+		if len(b.GuestPIDs) == 0 {
 			t.Fatal("the guest's init was never seen")
 		}
-		for _, pid := range b.guestPIDs {
+		for _, pid := range b.GuestPIDs {
 			if harness.Alive(pid) {
 				t.Errorf("guest process %d still alive after the timeout", pid)
 			}
@@ -162,22 +166,22 @@ func TestUpgradeRollback(t *testing.T) {
 	})
 }
 
-func requirePassed(t *testing.T, b Boot) {
+func requirePassed(t *testing.T, b rig.Boot) {
 	t.Helper()
 	if b.ExitCode != 0 || !b.Report.OK {
 		t.Fatalf("verify-instance.sh in the guest booted from %s: exit %d\n%s\nresults: %s\n%s",
-			b.Deployment.Image.Ref, b.ExitCode, b.Report.Failed(), b.ResultsDir, guestDiagnostics(b.ResultsDir))
+			b.Deployment.Image.Ref, b.ExitCode, b.Report.Failed(), b.ResultsDir, rig.GuestDiagnostics(b.ResultsDir))
 	}
 }
 
-func requireVersion(t *testing.T, b Boot, want string) {
+func requireVersion(t *testing.T, b rig.Boot, want string) {
 	t.Helper()
 	if got := b.Report.Facts.APIInfo["version"]; got != want {
 		t.Fatalf("/api/info version = %v, want %s (api_info %v)", got, want, b.Report.Facts.APIInfo)
 	}
 }
 
-func requireGreeting(t *testing.T, b Boot, want string) {
+func requireGreeting(t *testing.T, b rig.Boot, want string) {
 	t.Helper()
 	if got := b.LastVisit["message"]; got != want {
 		t.Errorf("GET / message = %v, want %q (the deployment's own hello)", got, want)
@@ -186,7 +190,7 @@ func requireGreeting(t *testing.T, b Boot, want string) {
 
 // requireVisits checks the count twice: as hello reported it on the last
 // GET / in the guest, and in the host's /var after power-off.
-func requireVisits(t *testing.T, h *Host, b Boot, want int) {
+func requireVisits(t *testing.T, h *rig.Host, b rig.Boot, want int) {
 	t.Helper()
 	if got, ok := b.LastVisit["visits"].(float64); !ok || int(got) != want {
 		t.Errorf("GET / visits = %v, want %d (the count must survive upgrades and rollbacks)", b.LastVisit["visits"], want)

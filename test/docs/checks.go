@@ -2,6 +2,7 @@ package docs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,49 +10,27 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"bootc-testboot/test/harness"
+	"bootc-testboot/test/shellwords"
 )
 
 // --- Links and anchors -------------------------------------------------------
 
-var refDefinition = regexp.MustCompile(`^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)`)
-
 // CheckLinks verifies every relative link of d: the file or directory exists
 // and, for a #fragment into a Markdown file, the anchor exists there.
-func CheckLinks(root string, d *Doc) []Problem {
+func (r *Repo) CheckLinks(d *Doc) []Problem {
 	var out []Problem
-	for _, l := range d.Prose {
-		var targets []string
-		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
-			targets = append(targets, linkTarget(m[2]))
-		}
-		if m := refDefinition.FindStringSubmatch(l.Text); m != nil {
-			targets = append(targets, m[1])
-		}
-		for _, t := range targets {
-			if msg := checkLink(root, d.Rel, t); msg != "" {
-				out = append(out, Problem{d.Rel, l.N, msg})
-			}
+	for _, l := range d.Links {
+		if msg := checkLink(r.Root, d.Rel, l.Text); msg != "" {
+			out = append(out, Problem{d.Rel, l.Line, msg})
 		}
 	}
 	return out
-}
-
-// linkTarget drops the optional title and angle brackets of a link destination.
-func linkTarget(dest string) string {
-	dest = strings.TrimSpace(dest)
-	if strings.HasPrefix(dest, "<") {
-		if i := strings.Index(dest, ">"); i > 0 {
-			return dest[1:i]
-		}
-	}
-	if i := strings.IndexAny(dest, " \t"); i >= 0 {
-		dest = dest[:i]
-	}
-	return dest
 }
 
 var uriScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
@@ -64,9 +43,7 @@ func checkLink(root, from, target string) string {
 		return "" // external links are not checked here
 	}
 	file, frag, _ := strings.Cut(target, "#")
-	if i := strings.Index(file, "?"); i >= 0 {
-		file = file[:i]
-	}
+	file, _, _ = strings.Cut(file, "?")
 	if p, err := url.PathUnescape(file); err == nil {
 		file = p
 	}
@@ -87,14 +64,14 @@ func checkLink(root, from, target string) string {
 	if frag == "" || !strings.HasSuffix(strings.ToLower(rel), ".md") {
 		return ""
 	}
-	data, err := os.ReadFile(filepath.Join(root, rel))
+	doc, err := Load(root, rel)
 	if err != nil {
 		return fmt.Sprintf("link %q: %v", target, err)
 	}
 	if f, err := url.PathUnescape(frag); err == nil {
 		frag = f
 	}
-	if !Anchors(string(data))[strings.ToLower(frag)] {
+	if !slices.Contains(doc.Anchors, strings.ToLower(frag)) {
 		return fmt.Sprintf("link %q: no heading or anchor #%s in %s", target, frag, rel)
 	}
 	return ""
@@ -108,21 +85,20 @@ var (
 	trailingJunk = ".,;:)!?'\""
 )
 
-// CheckPaths verifies that every repository path written in backticks exists.
-// A code span may hold a command; each of its words is looked at.
-func CheckPaths(root string, d *Doc) []Problem {
+// CheckPaths verifies that every repository path written in backticks
+// (apps/…, scripts/…, configs/…, test/…, docs/…, .github/…, Containerfile,
+// Makefile, config.toml) exists; paths with placeholders (apps/<name>/main.go)
+// are examples. A code span may hold a command; each word is looked at.
+func (r *Repo) CheckPaths(d *Doc) []Problem {
 	var out []Problem
 	for _, s := range d.Spans {
 		for _, w := range strings.Fields(s.Text) {
 			w = strings.TrimRight(strings.Trim(w, `"'(`), trailingJunk)
-			if placeholder.MatchString(w) {
-				continue
-			}
 			m := repoPath.FindStringSubmatch(w)
-			if m == nil {
+			if m == nil || placeholder.MatchString(w) {
 				continue
 			}
-			if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+			if _, err := os.Stat(filepath.Join(r.Root, m[1])); err != nil {
 				out = append(out, Problem{d.Rel, s.Line, fmt.Sprintf("path `%s` does not exist in the repository", m[1])})
 			}
 		}
@@ -132,44 +108,33 @@ func CheckPaths(root string, d *Doc) []Problem {
 
 // --- Commands: make targets and script flags --------------------------------
 
-// Command is one simple command (words up to a shell separator) found in
-// inline code or in a shell block.
-type Command struct {
-	Line  int
-	Words []string
-}
-
-// Commands returns the simple commands written in d's code: every inline code
-// span and the commands of every shell/console block.
-func Commands(d *Doc) []Command {
-	var out []Command
-	for _, s := range d.Spans {
-		for _, ws := range splitCommands(s.Text) {
-			out = append(out, Command{s.Line, ws})
+// Commands returns the simple commands written in d's code, with their lines
+// in d: every inline code span and every shell/console block, read by the
+// shared shell parser. Code that does not parse as shell (prose in backticks,
+// a bad block, which CheckShellBlocks reports) gives no commands.
+func Commands(d *Doc) []shellwords.Command {
+	var out []shellwords.Command
+	add := func(line int, src string) {
+		cmds, _ := shellwords.Parse(src)
+		for _, c := range cmds {
+			if c.Line += line - 1; len(c.Words) > 0 {
+				out = append(out, c)
+			}
 		}
 	}
+	for _, s := range d.Spans {
+		// <placeholder> in prose code is a word, not a redirection.
+		add(s.Line, spanPlaceholder.ReplaceAllString(s.Text, "…$1…"))
+	}
 	for _, b := range d.Blocks {
-		if !isShell(b.Lang) {
-			continue
-		}
-		lines := strings.Split(shellText(b), "\n")
-		for i := 0; i < len(lines); i++ {
-			start := i
-			text := lines[i]
-			for strings.HasSuffix(text, `\`) && i+1 < len(lines) {
-				i++
-				text = strings.TrimSuffix(text, `\`) + " " + lines[i]
-			}
-			if b.Lang == "console" && text == "" {
-				continue
-			}
-			for _, ws := range splitCommands(text) {
-				out = append(out, Command{b.Line + 1 + start, ws})
-			}
+		if isShell(b.Lang) {
+			add(b.Line+1, shellText(b))
 		}
 	}
 	return out
 }
+
+var spanPlaceholder = regexp.MustCompile(`<([A-Za-z][A-Za-z0-9_./:-]*)>`)
 
 func isShell(lang string) bool {
 	switch lang {
@@ -203,98 +168,55 @@ func shellText(b Block) string {
 	return strings.Join(lines, "\n")
 }
 
-// splitCommands cuts one line of shell into simple commands and their words.
-// It is deliberately small: quotes group words, separators (; | & && || ( )
-// $( `) end a command, and a word starting with # ends the line.
-func splitCommands(s string) [][]string {
-	var cmds [][]string
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	flushWord := func() {
-		if inWord {
-			words = append(words, cur.String())
-			cur.Reset()
-			inWord = false
-		}
-	}
-	flushCmd := func() {
-		flushWord()
-		if len(words) > 0 {
-			cmds = append(cmds, words)
-			words = nil
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'' || c == '"':
-			j := strings.IndexByte(s[i+1:], c)
-			if j < 0 {
-				j = len(s) - i - 1
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			inWord = true
-			i += j + 1
-		case c == ' ' || c == '\t':
-			flushWord()
-		case c == '#' && !inWord:
-			flushCmd()
-			return cmds
-		case strings.IndexByte(";|&()`", c) >= 0:
-			flushCmd()
-		case c == '$' && i+1 < len(s) && s[i+1] == '(':
-			flushCmd()
-			i++
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	flushCmd()
-	return cmds
-}
-
-var (
-	envAssign  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
-	targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-)
-
 // CheckMakeTargets verifies that every `make TARGET` written in d's code
 // names a target of the Makefile.
-func CheckMakeTargets(targets map[string]bool, d *Doc) []Problem {
+func (r *Repo) CheckMakeTargets(d *Doc) []Problem {
 	var out []Problem
 	for _, c := range Commands(d) {
-		for i, w := range c.Words {
-			if w != "make" {
-				continue
+		m, _ := shellwords.Make(c.Words)
+		for _, a := range m.Goals {
+			if !placeholder.MatchString(a) && !r.Targets[a] {
+				out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
 			}
-			for _, a := range c.Words[i+1:] {
-				if strings.HasPrefix(a, "-") || envAssign.MatchString(a) || placeholder.MatchString(a) {
-					continue
-				}
-				if !targetName.MatchString(a) {
-					break
-				}
-				if !targets[a] {
-					out = append(out, Problem{d.Rel, c.Line, fmt.Sprintf("`make %s`: no such target in the Makefile", a)})
-				}
-			}
-			break
 		}
 	}
 	return out
 }
 
-// HelpCache runs each script's --help once.
-type HelpCache struct {
-	Root string
-	// VarScripts maps a Makefile variable to the script whose arguments it
-	// carries (VERIFY_ARGS -> scripts/verify-instance.sh), so the flags in
-	// `make verify VERIFY_ARGS="--expect-digest ..."` are checked too.
-	VarScripts map[string]string
-	mu         sync.Mutex
-	help       map[string]helpResult
+// Repo is the repository the docs describe, with what the checks read from
+// it: the Makefile, the scripts its recipes run, and each script's --help and
+// printed text, read once.
+type Repo struct {
+	Root        string
+	CheckScript string // the script whose PASS/FAIL/SKIP lines the docs quote
+	Targets     map[string]bool
+	Recipes     map[string][]int // make target -> its recipe's Makefile lines
+	// RecipeScripts maps a make target to the script its recipe runs;
+	// VarScripts a Makefile variable to the script whose arguments it carries
+	// (VERIFY_ARGS -> scripts/verify-instance.sh).
+	RecipeScripts, VarScripts map[string]string
+	help                      map[string]string
+	helpErr                   map[string]error
+	printed                   map[string]*printed
+}
+
+// NewRepo reads the repository at root; checkScript is the script whose
+// PASS/FAIL/SKIP lines the docs quote.
+func NewRepo(root, checkScript string) (*Repo, error) {
+	mk := filepath.Join(root, "Makefile")
+	targets, err1 := harness.MakeTargets(mk)
+	recipes, err2 := harness.MakeRecipes(mk)
+	scripts, vars, err3 := MakefileScripts(root, mk)
+	return &Repo{Root: root, CheckScript: checkScript, Targets: targets, Recipes: recipes, RecipeScripts: scripts, VarScripts: vars,
+		help: map[string]string{}, helpErr: map[string]error{}, printed: map[string]*printed{}}, errors.Join(err1, err2, err3)
+}
+
+// Checks returns every check by name.
+func (r *Repo) Checks() map[string]func(*Doc) []Problem {
+	return map[string]func(*Doc) []Problem{
+		"links": r.CheckLinks, "paths": r.CheckPaths, "make": r.CheckMakeTargets, "makeerr": r.CheckMakeErrorLines,
+		"flags": r.CheckScriptFlags, "shell": CheckShellBlocks, "mermaid": CheckMermaid, "quotes": r.CheckQuotes,
+	}
 }
 
 var (
@@ -305,75 +227,60 @@ var (
 	recipeListVar = regexp.MustCompile(`-a\s+[A-Za-z_]+\s*<<<\s*"\$\$([A-Za-z_][A-Za-z0-9_]*)"`)
 )
 
-// VarScripts finds recipes that pass a variable's words to a script as its
-// arguments ("$(ON_HOST) verify-instance.sh $(VERIFY_ARGS)" on one line, or a
-// recipe that splits "$$VERIFY_ARGS" into an array for the script it runs) and
-// maps the variable to that script under scripts/.
-func VarScripts(makefile string) (map[string]string, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
+// MakefileScripts reads which scripts under scripts/ the Makefile's recipes
+// run: by target, the last script its recipe names (`$(ON_HOST) upgrade-os.sh
+// status` -> scripts/upgrade-os.sh); by variable, the script a recipe hands
+// the variable's words to ("verify-instance.sh $(VERIFY_ARGS)" on one line,
+// or "$$VERIFY_ARGS" split into an array for the script the recipe runs).
+func MakefileScripts(root, makefile string) (byTarget, byVar map[string]string, err error) {
+	recipes, err1 := harness.MakeRecipes(makefile)
+	data, err2 := os.ReadFile(makefile)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, err
 	}
-	out := map[string]string{}
-	var recipe []string
-	flush := func() {
-		block := strings.Join(recipe, "\n")
-		recipe = nil
-		scripts := recipeScript.FindAllStringSubmatch(block, -1)
-		if len(scripts) == 0 {
-			return
+	lines := strings.Split(string(data), "\n")
+	byTarget, byVar = map[string]string{}, map[string]string{}
+	for target, ns := range recipes {
+		var block []string
+		for _, n := range ns {
+			block = append(block, lines[n-1])
 		}
-		for _, m := range recipeListVar.FindAllStringSubmatch(block, -1) {
-			out[m[1]] = "scripts/" + path.Base(scripts[0][1])
+		text := strings.Join(block, "\n")
+		for _, w := range strings.Fields(text) {
+			if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
+				byTarget[target] = rel
+			}
+		}
+		for _, m := range recipeVar.FindAllStringSubmatch(text, -1) {
+			byVar[m[2]] = "scripts/" + path.Base(m[1])
+		}
+		if script := recipeScript.FindStringSubmatch(text); script != nil {
+			for _, m := range recipeListVar.FindAllStringSubmatch(text, -1) {
+				byVar[m[1]] = "scripts/" + path.Base(script[1])
+			}
 		}
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(line, "\t") {
-			flush()
-			continue
-		}
-		recipe = append(recipe, line)
-		for _, m := range recipeVar.FindAllStringSubmatch(line, -1) {
-			out[m[2]] = "scripts/" + path.Base(m[1])
-		}
-	}
-	flush()
-	return out, nil
-}
-
-type helpResult struct {
-	text string
-	err  error
+	return byTarget, byVar, nil
 }
 
 // Help returns the output of `SCRIPT --help` (stdout and stderr); a non-zero
 // exit or a hang is an error.
-func (h *HelpCache) Help(rel string) (string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r, ok := h.help[rel]; ok {
-		return r.text, r.err
-	}
-	if h.help == nil {
-		h.help = map[string]helpResult{}
+func (r *Repo) Help(rel string) (string, error) {
+	if text, ok := r.help[rel]; ok {
+		return text, r.helpErr[rel]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(h.Root, rel), "--help")
-	cmd.Dir = h.Root
-	cmd.Stdin = nil
+	cmd := exec.CommandContext(ctx, filepath.Join(r.Root, rel), "--help")
+	cmd.Dir = r.Root
 	cmd.Env = append(os.Environ(), "TESTBOOT_NO_JOURNAL=1")
-	outb, err := cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		err = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, firstLine(string(outb)))
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		r.helpErr[rel] = fmt.Errorf("`%s --help` failed: %v: %s", rel, err, first)
 	}
-	h.help[rel] = helpResult{string(outb), err}
-	return string(outb), err
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+	r.help[rel] = string(out)
+	return string(out), r.helpErr[rel]
 }
 
 var flagWord = regexp.MustCompile(`^(--?[A-Za-z][A-Za-z0-9-]*)(=.*)?$`)
@@ -389,91 +296,68 @@ func scriptOf(root, w string) (rel string, missing bool) {
 	if !strings.HasPrefix(clean, "/") && strings.Contains(clean, "/") {
 		// A relative path names a repository file; anything else (a journal
 		// tag such as bootc-testboot/upgrade-os.sh) is not a command.
-		if _, err := os.Stat(filepath.Join(root, clean)); err == nil {
-			return clean, false
-		}
-		if strings.HasPrefix(clean, "scripts/") {
-			return clean, true
+		_, err := os.Stat(filepath.Join(root, clean))
+		if err == nil || strings.HasPrefix(clean, "scripts/") {
+			return clean, err != nil
 		}
 		return "", false
 	}
-	base := "scripts/" + path.Base(clean)
-	if _, err := os.Stat(filepath.Join(root, base)); err == nil {
-		return base, false
+	if _, err := os.Stat(filepath.Join(root, "scripts", path.Base(clean))); err == nil {
+		return "scripts/" + path.Base(clean), false
 	}
 	return "", false
 }
 
 // CheckScriptFlags verifies that every flag written after a repository script
 // appears in that script's --help. Words after a second script on the same
-// command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one.
-func CheckScriptFlags(h *HelpCache, d *Doc) []Problem {
+// command (on-host.sh --host H upgrade-os.sh apply --yes) belong to that one;
+// the words of a make variable that carries a script's arguments
+// (VERIFY_ARGS="--expect-digest ...") belong to that script.
+func (r *Repo) CheckScriptFlags(d *Doc) []Problem {
 	var out []Problem
-	report := map[string]bool{}
+	seen := map[string]bool{}
 	add := func(line int, msg string) {
-		key := fmt.Sprintf("%d|%s", line, msg)
-		if !report[key] {
-			report[key] = true
+		if key := fmt.Sprint(line, msg); !seen[key] {
+			seen[key] = true
 			out = append(out, Problem{d.Rel, line, msg})
 		}
 	}
 	for _, c := range Commands(d) {
-		current := ""
-		isMake := false
+		_, isMake := shellwords.Make(c.Words)
+		var words []string
 		for _, w := range c.Words {
-			if w == "make" {
-				isMake = true
-			}
-			if name, value, ok := strings.Cut(w, "="); ok && isMake && h.VarScripts[name] != "" {
-				script := h.VarScripts[name]
-				if _, err := h.Help(script); err != nil {
-					add(c.Line, err.Error())
-					continue
-				}
-				help, _ := h.Help(script)
-				for _, a := range strings.Fields(value) {
-					if m := flagWord.FindStringSubmatch(a); m != nil && !mentions(help, m[1]) {
-						add(c.Line, fmt.Sprintf("`make ... %s=...`: flag %s not in the --help of %s", name, m[1], script))
-					}
-				}
+			if name, value, ok := strings.Cut(w, "="); ok && isMake && r.VarScripts[name] != "" {
+				words = append(append(words, r.VarScripts[name]), strings.Fields(value)...)
 				continue
 			}
-			if rel, missing := scriptOf(h.Root, w); rel != "" {
-				if missing {
-					add(c.Line, fmt.Sprintf("script `%s` does not exist", rel))
-					current = ""
-					continue
+			words = append(words, w)
+		}
+		current, help := "", ""
+		for _, w := range words {
+			if rel, missing := scriptOf(r.Root, w); rel != "" {
+				var err error
+				if current, help, err = rel, "", nil; missing {
+					err = fmt.Errorf("script `%s` does not exist", rel)
+				} else {
+					help, err = r.Help(rel)
 				}
-				current = rel
-				if _, err := h.Help(rel); err != nil {
+				if err != nil {
 					add(c.Line, err.Error())
 					current = ""
 				}
-				continue
-			}
-			if current == "" || w == "--" {
 				continue
 			}
 			m := flagWord.FindStringSubmatch(w)
-			if m == nil {
+			// --help itself: Help already proved that it works.
+			if current == "" || m == nil || m[1] == "--help" || m[1] == "-h" {
 				continue
 			}
-			flag := m[1]
-			help, _ := h.Help(current)
-			if flag == "--help" || flag == "-h" {
-				continue // Help already proved that --help works
-			}
-			if !mentions(help, flag) {
-				add(c.Line, fmt.Sprintf("`%s %s`: flag not in the script's --help", current, flag))
+			if !regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9-])`).MatchString(help) {
+				add(c.Line, fmt.Sprintf("`%s %s`: flag not in the script's --help", current, m[1]))
 			}
 		}
 	}
 	return out
-}
-
-func mentions(help, flag string) bool {
-	re := regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(flag) + `($|[^A-Za-z0-9-])`)
-	return re.MatchString(help)
 }
 
 // --- Shell blocks ------------------------------------------------------------
@@ -497,6 +381,8 @@ func CheckShellBlocks(d *Doc) []Problem {
 		cancel()
 		if err != nil {
 			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("%s block does not parse with bash -n: %s", b.Lang, strings.TrimSpace(string(msg)))})
+		} else if _, err := shellwords.Parse(text); err != nil {
+			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("%s block does not parse with shellwords, so its commands go unchecked: %v", b.Lang, err)})
 		}
 	}
 	return out
@@ -504,12 +390,10 @@ func CheckShellBlocks(d *Doc) []Problem {
 
 // --- Mermaid -----------------------------------------------------------------
 
-var mermaidTypes = []string{
-	"flowchart", "graph", "sequenceDiagram", "stateDiagram-v2", "stateDiagram", "classDiagram",
-	"erDiagram", "gantt", "pie", "journey", "gitGraph", "mindmap", "timeline", "quadrantChart",
-	"requirementDiagram", "C4Context", "C4Container", "C4Component", "C4Dynamic", "C4Deployment",
-	"block-beta", "sankey-beta", "xychart-beta", "packet-beta", "architecture-beta", "kanban",
-}
+// mermaidType is a diagram keyword mermaid accepts on a block's first line.
+var mermaidType = regexp.MustCompile(`^(flowchart|graph|sequenceDiagram|stateDiagram(-v2)?|classDiagram|erDiagram|gantt|pie|journey|gitGraph|` +
+	`mindmap|timeline|quadrantChart|requirementDiagram|C4(Context|Container|Component|Dynamic|Deployment)|` +
+	`(block|sankey|xychart|packet|architecture)-beta|kanban)$`)
 
 // CheckMermaid verifies that each mermaid block declares a known diagram type
 // on its first line and that (), [] and {} balance outside "quoted" labels.
@@ -526,8 +410,7 @@ func CheckMermaid(d *Doc) []Problem {
 				break
 			}
 		}
-		kind := strings.Fields(first + " ")
-		if len(kind) == 0 || !knownDiagram(kind[0]) {
+		if kind, _, _ := strings.Cut(first, " "); !mermaidType.MatchString(kind) {
 			out = append(out, Problem{d.Rel, b.Line, fmt.Sprintf("mermaid block starts with %q, not a known diagram type", first)})
 		}
 		if msg := balance(b.Text); msg != "" {
@@ -537,118 +420,50 @@ func CheckMermaid(d *Doc) []Problem {
 	return out
 }
 
-func knownDiagram(w string) bool {
-	for _, t := range mermaidTypes {
-		if w == t {
-			return true
-		}
-	}
-	return false
-}
-
 // balance reports the first unmatched bracket, skipping "quoted" text and %% comments.
 func balance(text string) string {
-	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
-	type open struct {
-		r    rune
-		line int
-	}
-	var stack []open
+	var stack []string // each open bracket and its line
 	for n, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "%%") {
 			continue
 		}
-		quoted := false
-		for _, r := range line {
-			switch {
-			case r == '"':
-				quoted = !quoted
-			case quoted:
-			case r == '(' || r == '[' || r == '{':
-				stack = append(stack, open{r, n + 1})
-			case r == ')' || r == ']' || r == '}':
-				if len(stack) == 0 || stack[len(stack)-1].r != pairs[r] {
+		if strings.Count(line, `"`)%2 == 1 {
+			return fmt.Sprintf("unterminated quote on line %d of the block", n+1)
+		}
+		for _, r := range mermaidLabel.ReplaceAllString(line, "") {
+			if strings.ContainsRune("([{", r) {
+				stack = append(stack, fmt.Sprintf("%c%d", r, n+1))
+			} else if i := strings.IndexRune(")]}", r); i >= 0 {
+				if len(stack) == 0 || stack[len(stack)-1][0] != "([{"[i] {
 					return fmt.Sprintf("unmatched %q on line %d of the block", r, n+1)
 				}
 				stack = stack[:len(stack)-1]
 			}
 		}
-		if quoted {
-			return fmt.Sprintf("unterminated quote on line %d of the block", n+1)
-		}
 	}
 	if len(stack) > 0 {
 		o := stack[len(stack)-1]
-		return fmt.Sprintf("unclosed %q from line %d of the block", o.r, o.line)
+		return fmt.Sprintf("unclosed %q from line %s of the block", o[0], o[1:])
 	}
 	return ""
 }
 
-// --- All documents -------------------------------------------------------------
-
-// DocFiles lists README.md and docs/*.md relative to root, sorted.
-func DocFiles(root string) ([]string, error) {
-	files := []string{"README.md"}
-	more, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range more {
-		files = append(files, filepath.ToSlash(strings.TrimPrefix(f, root+string(filepath.Separator))))
-	}
-	sort.Strings(files[1:])
-	return files, nil
-}
+var mermaidLabel = regexp.MustCompile(`"[^"]*"`)
 
 // --- make's error lines in shown output ----------------------------------------
 
 var makeErrorLine = regexp.MustCompile(`make: \*\*\* \[Makefile:(\d+): ([A-Za-z0-9_.-]+)\]`)
 
-// RecipeLines maps each explicit target of a Makefile to the line numbers of
-// its recipe (tab-indented lines right after the rule).
-func RecipeLines(makefile string) (map[string][]int, error) {
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	rule := regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
-	out := map[string][]int{}
-	var current []string
-	cont := false // inside a recipe line continued with '\'
-	for n, line := range strings.Split(string(data), "\n") {
-		switch {
-		case strings.HasPrefix(line, "\t") || (cont && current != nil):
-			for _, t := range current {
-				out[t] = append(out[t], n+1)
-			}
-			cont = strings.HasSuffix(line, `\`)
-		case rule.MatchString(line):
-			current = strings.Fields(rule.FindStringSubmatch(line)[1])
-			cont = false
-		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
-		default:
-			current = nil
-		}
-	}
-	return out, nil
-}
-
 // CheckMakeErrorLines verifies that output shown in the docs, such as
 // "make: *** [Makefile:124: os-check] Error 10", points at a recipe line of
 // that target, so examples stay true when the Makefile changes.
-func CheckMakeErrorLines(recipes map[string][]int, d *Doc) []Problem {
+func (r *Repo) CheckMakeErrorLines(d *Doc) []Problem {
 	var out []Problem
 	for _, b := range d.Blocks {
 		for i, l := range strings.Split(b.Text, "\n") {
 			for _, m := range makeErrorLine.FindAllStringSubmatch(l, -1) {
-				found := false
-				for _, n := range recipes[m[2]] {
-					if fmt.Sprint(n) == m[1] {
-						found = true
-					}
-				}
-				if !found {
-					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], recipes[m[2]])})
+				if n, _ := strconv.Atoi(m[1]); !slices.Contains(r.Recipes[m[2]], n) {
+					out = append(out, Problem{d.Rel, b.Line + 1 + i, fmt.Sprintf("%q: line %s of the Makefile is not a recipe line of %s (recipe lines: %v)", m[0], m[1], m[2], r.Recipes[m[2]])})
 				}
 			}
 		}

@@ -28,13 +28,11 @@ var docSet = []string{
 
 func loadAll(t *testing.T) []*Doc {
 	t.Helper()
-	files, err := DocFiles(harness.Root())
-	if err != nil {
-		t.Fatal(err)
-	}
+	files, _ := filepath.Glob(harness.Path("docs", "*.md")) // sorted
 	var docs []*Doc
-	for _, f := range files {
-		d, err := Load(harness.Root(), f)
+	for _, f := range append([]string{harness.Path("README.md")}, files...) {
+		rel, _ := filepath.Rel(harness.Root(), f)
+		d, err := Load(harness.Root(), filepath.ToSlash(rel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,10 +66,8 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	linked := map[string]bool{}
-	for _, l := range d.Prose {
-		for _, m := range inlineLink.FindAllStringSubmatch(l.Text, -1) {
-			linked[filepath.Clean(linkTarget(m[2]))] = true
-		}
+	for _, l := range d.Links {
+		linked[filepath.Clean(l.Text)] = true
 	}
 	for _, name := range docSet {
 		if !linked[filepath.Join("docs", name)] {
@@ -80,127 +76,65 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 	}
 }
 
-func TestLinksAndAnchorsResolve(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckLinks(harness.Root(), d))
-	}
-}
-
-func TestRepositoryPathsExist(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckPaths(harness.Root(), d))
-	}
-}
-
-func TestMakeTargetsExist(t *testing.T) {
-	targets, err := harness.MakeTargets(harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range loadAll(t) {
-		report(t, CheckMakeTargets(targets, d))
-	}
-}
-
-func TestMakeErrorLinesPointAtRecipes(t *testing.T) {
-	recipes, err := RecipeLines(harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range loadAll(t) {
-		report(t, CheckMakeErrorLines(recipes, d))
-	}
-}
-
-func TestScriptFlagsAreAccepted(t *testing.T) {
+// Every check of doc.go over every document (README.md and docs/*.md).
+func TestDocsPassEveryCheck(t *testing.T) {
 	harness.Require(t, "bash")
-	vars, err := VarScripts(harness.Path("Makefile"))
+	repo, err := NewRepo(harness.Root(), "scripts/verify-instance.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// make verify VERIFY_ARGS="--expect-digest ..." examples are checked against
-	// verify-instance.sh --help only if the Makefile's recipe is recognised.
-	if vars["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
-		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", vars)
-	}
-	h := &HelpCache{Root: harness.Root(), VarScripts: vars}
-	for _, d := range loadAll(t) {
-		report(t, CheckScriptFlags(h, d))
-	}
-}
-
-func TestQuotedScriptOutputMatchesScripts(t *testing.T) {
-	scripts, err := RecipeScripts(harness.Root(), harness.Path("Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &QuoteIndex{Root: harness.Root(), CheckScript: "scripts/verify-instance.sh", RecipeScripts: scripts}
-	for _, d := range loadAll(t) {
-		report(t, CheckQuotes(q, d))
-	}
-}
-
-func TestShellBlocksParse(t *testing.T) {
-	harness.Require(t, "bash")
-	for _, d := range loadAll(t) {
-		report(t, CheckShellBlocks(d))
-	}
-}
-
-func TestMermaidBlocksWellFormed(t *testing.T) {
-	for _, d := range loadAll(t) {
-		report(t, CheckMermaid(d))
-	}
-}
-
-// The checks above pass vacuously if the parser stops seeing what they check;
-// the docs contain each kind of item, so each count must be positive.
-func TestChecksSeeTheDocs(t *testing.T) {
-	counts := map[string]int{}
-	for _, d := range loadAll(t) {
-		for _, b := range d.Blocks {
-			switch {
-			case b.Lang == "mermaid":
-				counts["mermaid blocks"]++
-			case isShell(b.Lang):
-				counts["shell blocks"]++
+	checks := repo.Checks()
+	docs := loadAll(t)
+	for _, name := range harness.SortedKeys(checks) {
+		t.Run(name, func(t *testing.T) {
+			for _, d := range docs {
+				report(t, checks[name](d))
 			}
+		})
+	}
+}
+
+// The checks pass vacuously if the parser stops seeing what they check; the
+// docs contain each kind of item, so each count must be positive. The
+// Makefile's VERIFY_ARGS must be seen as verify-instance.sh's arguments, or
+// `make verify VERIFY_ARGS="--expect-digest ..."` examples go unchecked.
+func TestChecksSeeTheDocs(t *testing.T) {
+	repo, err := NewRepo(harness.Root(), "scripts/verify-instance.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repo.VarScripts["VERIFY_ARGS"] != "scripts/verify-instance.sh" {
+		t.Errorf("VERIFY_ARGS is not recognised as verify-instance.sh's arguments: %v", repo.VarScripts)
+	}
+	counts := map[string]int{}
+	count := func(kind string, ok bool) {
+		if ok {
+			counts[kind]++
+		}
+	}
+	for _, d := range loadAll(t) {
+		counts["links"] += len(d.Links)
+		quoted := []string{}
+		for _, b := range d.Blocks {
+			count("mermaid blocks", b.Lang == "mermaid")
+			count("shell blocks", isShell(b.Lang))
+			quoted = append(quoted, strings.Split(b.Text, "\n")...)
 		}
 		for _, c := range Commands(d) {
 			for i, w := range c.Words {
-				if w == "make" && i+1 < len(c.Words) {
-					counts["make commands"]++
-				}
-				if rel, _ := scriptOf(harness.Root(), w); rel != "" {
-					counts["script commands"]++
-				}
+				count("make commands", w == "make" && i+1 < len(c.Words))
+				rel, _ := scriptOf(repo.Root, w)
+				count("script commands", rel != "")
 			}
 		}
 		for _, s := range d.Spans {
-			if repoPath.MatchString(s.Text) {
-				counts["repository paths"]++
-			}
-		}
-		for _, l := range d.Prose {
-			counts["links"] += len(inlineLink.FindAllString(l.Text, -1))
-		}
-		var quoted []string
-		for _, s := range d.Spans {
+			count("repository paths", repoPath.MatchString(s.Text))
 			quoted = append(quoted, s.Text)
 		}
-		for _, b := range d.Blocks {
-			quoted = append(quoted, strings.Split(b.Text, "\n")...)
-		}
 		for _, l := range quoted {
-			if scriptPrefix.MatchString(strings.TrimSpace(l)) {
-				counts["quoted script messages"]++
-			}
-			if checkLine.MatchString(l) {
-				counts["quoted check lines"]++
-			}
-			if labelLine.MatchString(l) {
-				counts["label lines"]++
-			}
+			count("quoted script messages", scriptPrefix.MatchString(strings.TrimSpace(l)))
+			count("quoted check lines", checkLine.MatchString(l))
+			count("label lines", labelLine.MatchString(l))
 		}
 	}
 	for _, kind := range []string{"mermaid blocks", "shell blocks", "make commands", "script commands", "repository paths", "links",

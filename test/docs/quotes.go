@@ -3,491 +3,277 @@ package docs
 import (
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
+
+	"bootc-testboot/test/shellwords"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// --- Quoted script output ----------------------------------------------------
+// --- Quoted script output ---------------------------------------------------
 //
-// The docs show what the scripts print. CheckQuotes holds those quotes to the
-// scripts' source, so a reworded message or a renamed check breaks the docs
-// test instead of misleading a reader. What is checked (and nothing else, so
-// bootc's, make's or podman's own output never counts):
+// CheckQuotes: a line of a text, console or untagged block, or a code span,
+// that starts with "<name>.sh: " is a message scripts/<name>.sh prints (log,
+// warn "warning: ", die "error: ", usage_error "... (see --help)", or another
+// literal of its source or of scripts/lib/common.sh, at any level). In a
+// console block, a "label: value" output line of a command that runs a script
+// (directly, through on-host.sh or a make target) matches a line with that
+// label, if the script prints it at all; PASS|FAIL|SKIP lines there (under
+// the check script) and in code spans name a check the check script defines
+// ("unit:$1" defines unit:<anything>) and match one of its record calls.
 //
-//   - A line of a text, console (output only) or untagged block, or a code
-//     span, that starts with "<name>.sh: " for a script in scripts/: the rest
-//     is a message that script (or scripts/lib/common.sh) prints: through
-//     log, warn ("warning: "), die ("error: ") or usage_error (" (see --help)"),
-//     or a string literal of the source.
-//   - In a console block, a "label: value" output line of a command that runs
-//     a script (directly, through on-host.sh, or through a make target whose
-//     recipe runs it), when that script prints lines with that label
-//     ("update:", "bad:"): the line matches one of them.
-//   - "PASS|FAIL|SKIP <name> <detail>" lines of a console command that runs
-//     the check script (verify-instance.sh), and such code spans anywhere: the
-//     name is a check the script defines and the line matches one of its
-//     record calls.
-//
-// Matching is on patterns. In a doc, "...", "…" and <placeholder> stand for
-// anything. In a script, an expansion stands for a value: a plain variable
-// ($var, ${var}) for a value without spaces; a command substitution, a list
-// ("${a[*]}"), a function argument ($1) or printf's %s with such an argument
-// for at most a few words of prose; any of them at the very end of a line for
-// any text. So a quote may shorten a message and fill in values, but the
-// sentence it writes must be the script's own: a reworded message does not
-// pass as a value. Names of checks come from the words of the check script's
-// code ("unit:$1" defines unit:<anything>).
+// A script's printed text is read once into patterns: every quoted literal and
+// here-document, cut into lines. In a doc, "...", "…" and <placeholder> stand
+// for anything. In a script, a plain variable stands for a value without
+// spaces; a command substitution, a list ("${a[*]}"), a function argument ($1)
+// or printf's %s with such an argument for at most a few words of prose; any
+// of them at the very end of a line for any text. So a quote may shorten a
+// message and fill in values, but a reworded sentence does not pass.
 
 // star marks a doc's "anything" and a script's wide value; narrow a script's
-// value without whitespace. They are private-use runes no document contains.
+// value without whitespace; conv a printf conversion until its argument
+// decides. They are private-use runes no document contains.
 const (
-	star   rune = '\uE000'
-	narrow rune = '\uE001'
-	conv   rune = '\uE002' // a printf conversion, until its argument decides
+	star   = "\uE000"
+	narrow = "\uE001"
+	conv   = "\uE002"
 )
 
-// QuoteIndex reads what the repository's scripts print, once per script.
-type QuoteIndex struct {
-	Root string
-	// CheckScript is the script whose PASS/FAIL/SKIP lines the docs quote
-	// (scripts/verify-instance.sh).
-	CheckScript string
-	// RecipeScripts maps a make target to the script its recipe runs.
-	RecipeScripts map[string]string
-
-	mu      sync.Mutex
-	scripts map[string]*scriptText
+// printed is what one script (with scripts/lib/common.sh) can print.
+type printed struct {
+	err     string      // why the script could not be read
+	leveled []string    // messages with their level: "error: ...", "warning: ...", "... (see --help)"
+	loose   []string    // other literal lines of two words or more (echo, a helper's output): any level
+	lines   []string    // every literal line
+	words   []string    // code words that start with a literal character
+	records [][3]string // record STATUS NAME DETAIL calls
 }
 
-// scriptText is what one script (with the shared library) can print.
-type scriptText struct {
-	err      error
-	messages []message   // what "<name>.sh: ..." lines can say
-	literals [][]rune    // every string literal, one line each
-	words    [][]rune    // code words that start with a literal character
-	records  [][3][]rune // record STATUS NAME DETAIL calls
-}
-
-type message struct {
-	pat    []rune
-	strict bool // the level prefix/suffix is part of pat; otherwise any level
-}
-
-var levelPrefixes = []string{"error: ", "warning: "}
-
-// messageCalls are the shared library's message functions: their arguments are
-// checked with the level they print, not as bare literals.
-var messageCalls = map[string]bool{"log": true, "warn": true, "die": true, "usage_error": true}
+// helpers are the shared library's message functions and the level each prints.
+var helpers = map[string][2]string{"log": {"", ""}, "warn": {"warning: ", ""}, "die": {"error: ", ""}, "usage_error": {"", helpSuffix}}
 
 const helpSuffix = " (see --help)"
 
-// RecipeScripts maps each Makefile target to the last script under scripts/
-// its recipe names (`$(ON_HOST) upgrade-os.sh status` -> scripts/upgrade-os.sh).
-func RecipeScripts(root, makefile string) (map[string]string, error) {
-	recipes, err := RecipeLines(makefile)
-	if err != nil {
-		return nil, err
+// script reads what rel prints, once.
+func (r *Repo) script(rel string) *printed {
+	if p := r.printed[rel]; p != nil {
+		return p
 	}
-	data, err := os.ReadFile(makefile)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(string(data), "\n")
-	out := map[string]string{}
-	for target, ns := range recipes {
-		for _, n := range ns {
-			for _, w := range strings.Fields(lines[n-1]) {
-				if rel, missing := scriptOf(root, strings.Trim(w, `'"`)); rel != "" && !missing {
-					out[target] = rel
-				}
-			}
+	p := &printed{}
+	r.printed[rel] = p
+	for _, f := range []string{rel, "scripts/lib/common.sh"} {
+		data, err := os.ReadFile(filepath.Join(r.Root, f))
+		if os.IsNotExist(err) && f != rel {
+			break
 		}
-	}
-	return out, nil
-}
-
-func (q *QuoteIndex) script(rel string) *scriptText {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if s, ok := q.scripts[rel]; ok {
-		return s
-	}
-	if q.scripts == nil {
-		q.scripts = map[string]*scriptText{}
-	}
-	s := &scriptText{}
-	q.scripts[rel] = s
-	files := []string{rel}
-	if _, err := os.Stat(filepath.Join(q.Root, "scripts/lib/common.sh")); err == nil {
-		files = append(files, "scripts/lib/common.sh")
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(q.Root, f))
+		if err == nil {
+			err = p.read(string(data))
+		}
 		if err != nil {
-			s.err = err
-			return s
-		}
-		s.add(string(data))
-	}
-	return s
-}
-
-func (s *scriptText) add(src string) {
-	for _, cmd := range shellCommands(src) {
-		format := -1 // the word that is printf's format
-		if len(cmd) > 1 && cmd[0].plain && string(cmd[0].pat) == "printf" {
-			format = 1
-			if string(cmd[1].pat) == "-v" {
-				format = 3 // printf -v VAR FORMAT
-			}
-		}
-		call := len(cmd) > 0 && cmd[0].plain && messageCalls[string(cmd[0].pat)]
-		for wi, w := range cmd {
-			for li, lit := range w.literals {
-				switch {
-				case wi == format && li == 0:
-					lit = printfArgs(lit, cmd[wi+1:])
-				case w.nested[li]:
-					lit = fill(lit, narrow) // printf "..." of an awk program: fields
-				default:
-					lit = fill(lit, star)
-				}
-				for _, line := range splitLines(lit) {
-					s.literals = append(s.literals, line)
-					if m, prefixed := progMessage(line); prefixed {
-						if m.pat != nil {
-							s.messages = append(s.messages, m)
-						}
-					} else if !call && literalWords(line) >= 2 {
-						// A literal printed some other way (echo, a helper's
-						// output): its level is not known.
-						s.messages = append(s.messages, message{pat: line})
-					}
-				}
-			}
-			if len(w.pat) > 0 && w.pat[0] != star && w.pat[0] != narrow && !strings.ContainsAny(string(w.pat), " \t\n") {
-				s.words = append(s.words, w.pat)
-			}
-		}
-		if len(cmd) == 0 || !cmd[0].plain {
-			continue
-		}
-		var args [][]rune
-		for _, w := range cmd[1:] {
-			args = append(args, w.pat)
-		}
-		body := joinPatterns(args)
-		switch string(cmd[0].pat) {
-		case "log", "warn", "die", "usage_error":
-			if literalWords(body) < 2 {
-				continue // "$*", "$problem": the text is elsewhere, as a literal
-			}
-			full := body
-			switch string(cmd[0].pat) {
-			case "warn":
-				full = append([]rune("warning: "), body...)
-			case "die":
-				full = append([]rune("error: "), body...)
-			case "usage_error":
-				full = append(append([]rune{}, body...), []rune(helpSuffix)...)
-			}
-			s.messages = append(s.messages, message{pat: full, strict: true})
-		case "record":
-			if len(args) >= 3 {
-				s.records = append(s.records, [3][]rune{args[0], args[1], args[2]})
-			}
-		}
-	}
-}
-
-// progMessage recognises a format that prints the program name itself
-// ('%s: error: another ... (lock %s)...' with "$PROG"): the rest is a message
-// with its level, when it says more than the level (the formats of log, warn
-// and die themselves give no message).
-func progMessage(p []rune) (m message, prefixed bool) {
-	if len(p) < 3 || (p[0] != star && p[0] != narrow) || string(p[1:3]) != ": " {
-		return message{}, false
-	}
-	rest := p[3:]
-	if literalWords(stripLevel(rest)) < 2 {
-		return message{}, true // the log/warn/die format itself: no message of its own
-	}
-	return message{pat: rest, strict: true}, true
-}
-
-func stripLevel(p []rune) []rune {
-	for _, l := range levelPrefixes {
-		if strings.HasPrefix(string(p), l) {
-			p = p[len([]rune(l)):]
+			p.err = fmt.Sprintf("%s: %v", f, err)
 			break
 		}
 	}
-	return []rune(strings.TrimSuffix(string(p), helpSuffix))
+	return p
+}
+
+// read collects the printed text of shell source: every command's words
+// (assignments, test operands and ${x:-"default"} come as one-word commands,
+// so their literals count too) and every here-document.
+func (p *printed) read(src string) error {
+	f, err := shellwords.File(src)
+	if err != nil {
+		return err
+	}
+	seen := map[*syntax.Word]bool{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		var ws []*syntax.Word
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			ws = n.Args
+		case *syntax.Word:
+			ws = []*syntax.Word{n}
+		case *syntax.Redirect:
+			if n.Hdoc != nil && !seen[n.Hdoc] {
+				seen[n.Hdoc] = true
+				w := readWord(src, n.Hdoc)
+				p.addLiteral(strings.ReplaceAll(literal(w.pat), conv, star), false)
+			}
+		}
+		var cmd []shWord
+		for _, w := range ws {
+			if !seen[w] {
+				seen[w] = true
+				cmd = append(cmd, readWord(src, w))
+			}
+		}
+		if len(cmd) > 0 {
+			p.command(cmd)
+		}
+		return true
+	})
+	return nil
+}
+
+// command adds one simple command's literals, words, messages and records.
+func (p *printed) command(cmd []shWord) {
+	name := cmd[0].pat
+	format := -1 // the word that is printf's format
+	if name == "printf" && len(cmd) > 1 {
+		format = 1
+		if cmd[1].pat == "-v" {
+			format = 3 // printf -v VAR FORMAT
+		}
+	}
+	level, call := helpers[name]
+	for wi, w := range cmd {
+		for li, lit := range w.literals {
+			if wi == format && li == 0 {
+				lit = printfArgs(lit, cmd[wi+1:])
+			}
+			lit = strings.ReplaceAll(lit, conv, star)
+			p.addLiteral(lit, call)
+		}
+		if w.pat != "" && !strings.HasPrefix(w.pat, star) && !strings.HasPrefix(w.pat, narrow) && !strings.ContainsAny(w.pat, " \t\n") {
+			p.words = append(p.words, w.pat)
+		}
+	}
+	var args []string
+	for _, w := range cmd[1:] {
+		args = append(args, w.pat)
+	}
+	body := strings.Join(args, " ")
+	switch {
+	case call && literalWords(body) >= 2: // "$*", "$problem": the text is elsewhere, as a literal
+		p.leveled = append(p.leveled, level[0]+body+level[1])
+	case name == "record" && len(args) >= 3:
+		p.records = append(p.records, [3]string{args[0], args[1], args[2]})
+	}
+}
+
+// addLiteral adds the lines of a literal. A line "<value>: rest" prints the
+// program name itself ('%s: error: another ... (lock %s)' with "$PROG"): rest
+// is a message with its level, when it says more than the level (the formats
+// of log, warn and die themselves do not). A helper's argument is added with
+// its level by command, not as a loose line.
+func (p *printed) addLiteral(lit string, helperArg bool) {
+	for _, line := range strings.Split(strings.ReplaceAll(lit, `\n`, "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		p.lines = append(p.lines, line)
+		if strings.HasPrefix(line, star+": ") || strings.HasPrefix(line, narrow+": ") {
+			if rest := line[len(star)+2:]; literalWords(stripLevel(rest)) >= 2 {
+				p.leveled = append(p.leveled, rest)
+			}
+		} else if !helperArg && literalWords(line) >= 2 {
+			p.loose = append(p.loose, line)
+		}
+	}
+}
+
+func stripLevel(s string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "error: "), "warning: "), helpSuffix)
 }
 
 var letterRun = regexp.MustCompile(`[A-Za-z]{2,}`)
 
 // literalWords counts the words a pattern writes out (not its expansions).
-func literalWords(p []rune) int {
-	return len(letterRun.FindAllString(strings.Map(func(r rune) rune {
-		if r == star || r == narrow {
-			return ' '
-		}
-		return r
-	}, string(p)), -1))
-}
-
-func joinPatterns(ps [][]rune) []rune {
-	var out []rune
-	for i, p := range ps {
-		if i > 0 {
-			out = append(out, ' ')
-		}
-		out = append(out, p...)
-	}
-	return out
-}
-
-// splitLines cuts a literal at newlines and printf's \n.
-func splitLines(p []rune) [][]rune {
-	var out [][]rune
-	for _, l := range strings.Split(strings.ReplaceAll(string(p), `\n`, "\n"), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, []rune(l))
-		}
-	}
-	return out
+func literalWords(p string) int {
+	return len(letterRun.FindAllString(strings.NewReplacer(star, " ", narrow, " ").Replace(p), -1))
 }
 
 // --- A small shell reader -------------------------------------------------------
 
 // shWord is one shell word as a pattern, with the string literals it contains.
 type shWord struct {
-	pat      []rune
-	plain    bool         // no quotes, no expansions: a command name
-	literals [][]rune     // quoted parts; printf conversions are conv
-	nested   map[int]bool // literals found inside a single-quoted program
+	pat      string
+	literals []string // quoted parts; printf conversions are conv
 }
 
 // printfArgs gives each conversion of a printf format the width of its
 // argument: a plain variable holds a value without spaces, anything else
 // (a command substitution, a missing argument) any text.
-func printfArgs(format []rune, args []shWord) []rune {
-	out := append([]rune{}, format...)
-	n := 0
-	for i, r := range out {
-		if r != conv {
-			continue
+func printfArgs(format string, args []shWord) string {
+	parts := strings.Split(format, conv)
+	for i := range parts[1:] {
+		width := star
+		if i < len(args) && !strings.Contains(args[i].pat, star) && strings.Contains(args[i].pat, narrow) {
+			width = narrow
 		}
-		out[i] = star
-		if n < len(args) && !strings.ContainsRune(string(args[n].pat), star) && strings.ContainsRune(string(args[n].pat), narrow) {
-			out[i] = narrow
-		}
-		n++
+		parts[i+1] = width + parts[i+1]
 	}
-	return out
+	return strings.Join(parts, "")
 }
 
-// fill replaces the printf conversions of a literal with r.
-func fill(p []rune, r rune) []rune {
-	out := append([]rune{}, p...)
-	for i := range out {
-		if out[i] == conv {
-			out[i] = r
-		}
-	}
-	return out
-}
+var (
+	printfConv  = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
+	innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+)
 
-var printfConv = regexp.MustCompile(`%[-+ #0]*[0-9]*(?:\.[0-9]+)?[sdiuxXcbqeEfgG]`)
-
-// shellCommands reads shell source into simple commands. It knows quotes,
-// expansions, comments, continuation lines and the separators ; & | ( ); that
-// is all the quote checks need. Double-quoted strings inside a single-quoted
-// program (awk's printf "...") count as literals too.
-func shellCommands(src string) [][]shWord {
-	src = strings.ReplaceAll(src, "\\\n", " ")
-	var cmds [][]shWord
-	var cmd []shWord
-	var cur shWord
-	inWord := false
-	endWord := func() {
-		if inWord {
-			cmd = append(cmd, cur)
-		}
-		cur = shWord{plain: true}
-		inWord = false
-	}
-	endCmd := func() {
-		endWord()
-		if len(cmd) > 0 {
-			cmds = append(cmds, cmd)
-		}
-		cmd = nil
-	}
-	cur = shWord{plain: true}
-	rs := []rune(src)
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch {
-		case c == '\n':
-			endCmd()
-		case c == ' ' || c == '\t':
-			endWord()
-		case c == '#' && !inWord:
-			for i < len(rs) && rs[i] != '\n' {
-				i++
+// readWord turns a word into a pattern: literal text as it is, a variable
+// narrow, a command substitution, list ("${a[*]}") or function argument ($1,
+// $*) star. Double-quoted strings inside a single-quoted program (awk's
+// printf "...") count as literals.
+func readWord(src string, w *syntax.Word) shWord {
+	var sw shWord
+	var pat strings.Builder
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			pat.WriteString(shellwords.Unescape(p.Value, false))
+		case *syntax.SglQuoted:
+			lit := p.Value
+			if p.Dollar {
+				lit = narrow
 			}
-			i--
-		case strings.ContainsRune(";&|()", c):
-			endCmd()
-		case c == '\\' && i+1 < len(rs):
-			i++
-			cur.pat = append(cur.pat, rs[i])
-			inWord = true
-		case c == '\'':
-			j := i + 1
-			for j < len(rs) && rs[j] != '\'' {
-				j++
+			pat.WriteString(lit)
+			sw.literals = append(sw.literals, literal(lit))
+			for _, m := range innerDouble.FindAllStringSubmatch(p.Value, -1) {
+				// awk's printf "...": its conversions print fields
+				sw.literals = append(sw.literals, strings.ReplaceAll(literal(m[1]), conv, narrow))
 			}
-			lit := rs[i+1 : min(j, len(rs))]
-			cur.pat = append(cur.pat, lit...)
-			cur.literals = append(cur.literals, literal(lit))
-			for _, m := range innerDouble.FindAllStringSubmatch(string(lit), -1) {
-				if cur.nested == nil {
-					cur.nested = map[int]bool{}
-				}
-				cur.nested[len(cur.literals)] = true
-				cur.literals = append(cur.literals, literal([]rune(m[1])))
-			}
-			cur.plain = false
-			inWord = true
-			i = j
-		case c == '"':
-			var lit []rune
-			j := i + 1
-			for j < len(rs) && rs[j] != '"' {
-				switch {
-				case rs[j] == '\\' && j+1 < len(rs) && strings.ContainsRune("\"$`\\", rs[j+1]):
-					lit = append(lit, rs[j+1])
-					j += 2
-				case rs[j] == '$':
-					var e rune
-					e, j = expansion(rs, j)
-					lit = append(lit, e)
-				case rs[j] == '`':
-					k := j + 1
-					for k < len(rs) && rs[k] != '`' {
-						k++
-					}
-					lit = append(lit, star)
-					j = k + 1
-				default:
-					lit = append(lit, rs[j])
-					j++
+		case *syntax.DblQuoted:
+			var lit strings.Builder
+			for _, q := range p.Parts {
+				if l, ok := q.(*syntax.Lit); ok {
+					lit.WriteString(shellwords.Unescape(l.Value, true))
+				} else {
+					lit.WriteString(expansion(src, q))
 				}
 			}
-			cur.pat = append(cur.pat, lit...)
-			cur.literals = append(cur.literals, literal(lit))
-			cur.plain = false
-			inWord = true
-			i = j
-		case c == '$':
-			var e rune
-			var j int
-			e, j = expansion(rs, i)
-			if e == '$' {
-				cur.pat = append(cur.pat, '$')
-			} else {
-				cur.pat = append(cur.pat, e)
-				cur.plain = false
-			}
-			inWord = true
-			i = j - 1
+			pat.WriteString(lit.String())
+			sw.literals = append(sw.literals, literal(lit.String()))
 		default:
-			cur.pat = append(cur.pat, c)
-			inWord = true
+			pat.WriteString(expansion(src, p))
 		}
 	}
-	endCmd()
-	return cmds
+	sw.pat = pat.String()
+	return sw
 }
-
-var positional = regexp.MustCompile(`^\{[1-9][:}#%/-]`)
-
-var innerDouble = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 
 // literal turns quoted text into a pattern: printf conversions become conv,
 // %% a percent sign.
-func literal(p []rune) []rune {
-	s := printfConv.ReplaceAllString(string(p), string(conv))
-	return []rune(strings.ReplaceAll(s, "%%", "%"))
+func literal(s string) string {
+	return strings.ReplaceAll(printfConv.ReplaceAllString(s, conv), "%%", "%")
 }
 
-// expansion reads the expansion at rs[i] == '$' and returns its pattern rune
-// and the index after it: narrow for a variable, star for a command
-// substitution, a list ("${a[*]}") or a positional parameter, '$' when the
-// dollar sign is literal.
-func expansion(rs []rune, i int) (rune, int) {
-	j := i + 1
-	if j >= len(rs) {
-		return '$', j
+// expansion is the pattern of an expansion: narrow for a variable, star for a
+// command substitution, a list joined with spaces or a function's arguments
+// (often phrases).
+func expansion(src string, p syntax.WordPart) string {
+	pe, ok := p.(*syntax.ParamExp)
+	if !ok {
+		return star
 	}
-	switch c := rs[j]; {
-	case c == '{':
-		end := matchClose(rs, j, '{', '}')
-		if inner := string(rs[j:end]); strings.Contains(inner, "[*]") || strings.Contains(inner, "[@]") || positional.MatchString(inner) {
-			return star, end // a list joined with spaces, or a function's argument
-		}
-		return narrow, end
-	case c == '(':
-		return star, matchClose(rs, j, '(', ')')
-	case c == '\'':
-		k := j + 1
-		for k < len(rs) && rs[k] != '\'' {
-			if rs[k] == '\\' {
-				k++
-			}
-			k++
-		}
-		return narrow, k + 1
-	case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
-		for j < len(rs) && (rs[j] == '_' || rs[j] >= 'A' && rs[j] <= 'Z' || rs[j] >= 'a' && rs[j] <= 'z' || rs[j] >= '0' && rs[j] <= '9') {
-			j++
-		}
-		return narrow, j
-	case c >= '1' && c <= '9' || c == '*' || c == '@':
-		return star, j + 1 // a function's arguments are often phrases
-	case c == '0' || strings.ContainsRune("?#!-", c):
-		return narrow, j + 1
+	text := shellwords.Source(src, pe)
+	if strings.Contains(text, "[*]") || strings.Contains(text, "[@]") ||
+		pe.Param != nil && strings.Contains("123456789*@", pe.Param.Value) {
+		return star
 	}
-	return '$', j
-}
-
-// matchClose returns the index after the bracket that closes rs[open],
-// skipping quoted text.
-func matchClose(rs []rune, open int, o, c rune) int {
-	depth := 0
-	for k := open; k < len(rs); k++ {
-		switch rs[k] {
-		case '\\':
-			k++
-		case '\'':
-			for k++; k < len(rs) && rs[k] != '\''; k++ {
-			}
-		case o:
-			depth++
-		case c:
-			depth--
-			if depth == 0 {
-				return k + 1
-			}
-		}
-	}
-	return len(rs)
+	return narrow
 }
 
 // --- Matching ---------------------------------------------------------------------
@@ -496,17 +282,18 @@ var docPlaceholder = regexp.MustCompile(`\.\.\.|…|<[A-Za-z][A-Za-z0-9 _./:-]*>
 
 // docPattern turns quoted text into a pattern: "...", "…" and <placeholder>
 // stand for anything.
-func docPattern(s string) []rune {
-	return []rune(docPlaceholder.ReplaceAllString(strings.TrimRight(s, " \t"), string(star)))
+func docPattern(s string) string {
+	return docPlaceholder.ReplaceAllString(strings.TrimRight(s, " \t"), star)
 }
 
-// matches reports whether some text fits both the doc pattern d and the
-// script pattern p: a doc star covers any part of p; a script star covers
-// text of d: a narrow one text without whitespace, a wide one at most
-// maxStarWords words of prose. A star that ends p covers any text (an error
+// matches reports whether some text fits both the doc pattern doc and the
+// script pattern pat: a doc star covers any part of pat; a script star covers
+// text of doc: a narrow one text without whitespace, a wide one at most
+// maxStarWords words of prose. A star that ends pat covers any text (an error
 // message at the end of a line). Without the limits, a script star could
 // swallow a reworded sentence while a doc "..." swallowed the script's words.
-func matches(d, p []rune) bool {
+func matches(doc, pat string) bool {
+	d, p := []rune(doc), []rune(pat)
 	starts := wordStarts(d)
 	type key struct{ i, j, n int }
 	seen := map[key]bool{}
@@ -521,20 +308,19 @@ func matches(d, p []rune) bool {
 		switch {
 		case i == len(d) && j == len(p):
 			ok = true
-		case i < len(d) && d[i] == star:
+		case i < len(d) && string(d[i]) == star:
 			ok = walk(i+1, j, 0) || (j < len(p) && walk(i, j+1, 0))
-		case j < len(p) && (p[j] == star || p[j] == narrow):
+		case j < len(p) && (string(p[j]) == star || string(p[j]) == narrow):
 			ok = walk(i, j+1, 0)
 			if !ok && i < len(d) {
-				last := j == len(p)-1
 				m := n
 				if starts[i] {
 					m++
 				}
 				switch {
-				case last:
+				case j == len(p)-1:
 					ok = walk(i+1, j, 0)
-				case p[j] == narrow && isSpace(d[i]):
+				case string(p[j]) == narrow && (d[i] == ' ' || d[i] == '\t'):
 				case m > maxStarWords:
 				default:
 					ok = walk(i+1, j, m)
@@ -553,179 +339,154 @@ func matches(d, p []rune) bool {
 // image", "(version v1.1.0, built ...)").
 const maxStarWords = 3
 
-var proseWord = regexp.MustCompile(`^\(?[a-z]{2,}[,;:.)]*$`)
+var (
+	proseWord = regexp.MustCompile(`^\(?[a-z]{2,}[,;:.)]*$`)
+	field     = regexp.MustCompile(`[^ \t]+`)
+)
 
 // wordStarts marks where d's words of prose begin: lower-case words between
 // spaces, not values such as sha256:..., v1.2.0 or paths.
 func wordStarts(d []rune) []bool {
 	out := make([]bool, len(d))
-	for i := 0; i < len(d); {
-		if isSpace(d[i]) {
-			i++
-			continue
+	for _, loc := range field.FindAllStringIndex(string(d), -1) {
+		if proseWord.MatchString(string(d)[loc[0]:loc[1]]) {
+			out[len([]rune(string(d)[:loc[0]]))] = true
 		}
-		j := i
-		for j < len(d) && !isSpace(d[j]) {
-			j++
-		}
-		out[i] = proseWord.MatchString(string(d[i:j]))
-		i = j
 	}
 	return out
 }
 
-func isSpace(r rune) bool { return r == ' ' || r == '\t' }
-
-// quotedMessage checks "<name>.sh: MESSAGE"; rel is the script.
-func (q *QuoteIndex) quotedMessage(rel, msg string) string {
-	s := q.script(rel)
-	if s.err != nil {
-		return s.err.Error()
-	}
-	d := docPattern(msg)
-	loose := stripLevel(d)
-	for _, m := range s.messages {
-		if m.strict && matches(d, m.pat) || !m.strict && matches(loose, m.pat) {
-			return ""
+func anyMatch(doc string, pats []string) bool {
+	for _, p := range pats {
+		if matches(doc, p) {
+			return true
 		}
 	}
-	return fmt.Sprintf("%q is not a message %s prints", path.Base(rel)+": "+msg, rel)
+	return false
 }
 
-var labelLine = regexp.MustCompile(`^([a-z][a-z ]*[a-z]):\s+\S`)
+var (
+	scriptPrefix = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*\.sh): (.*)$`)
+	labelLine    = regexp.MustCompile(`^([a-z][a-z ]*[a-z]):\s+\S`)
+	checkLine    = regexp.MustCompile(`^\s*(PASS|FAIL|SKIP)\s+(\S+)(?:\s+(.*))?$`)
+)
+
+// quotedMessage checks a "<name>.sh: MESSAGE" line against scripts/<name>.sh,
+// if that script exists.
+func (r *Repo) quotedMessage(line string) string {
+	m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		return ""
+	}
+	rel := "scripts/" + m[1]
+	if _, err := os.Stat(filepath.Join(r.Root, rel)); err != nil {
+		return ""
+	}
+	s := r.script(rel)
+	if d := docPattern(m[2]); s.err == "" && !anyMatch(d, s.leveled) && !anyMatch(stripLevel(d), s.loose) {
+		return fmt.Sprintf("%q is not a message %s prints", m[0], rel)
+	}
+	return s.err
+}
 
 // quotedLabel checks a "label: value" output line of rel, if rel prints that label.
-func (q *QuoteIndex) quotedLabel(rel, line string) string {
+func (r *Repo) quotedLabel(rel, line string) string {
 	m := labelLine.FindStringSubmatch(line)
 	if m == nil {
 		return ""
 	}
-	s := q.script(rel)
-	if s.err != nil {
-		return s.err.Error()
-	}
-	d := docPattern(line)
-	labelled := false
-	for _, l := range s.literals {
-		if lm := labelLine.FindStringSubmatch(string(l)); lm == nil || lm[1] != m[1] {
-			continue
-		}
-		labelled = true
-		if matches(d, l) {
-			return ""
+	s := r.script(rel)
+	var labelled []string
+	for _, l := range s.lines {
+		if lm := labelLine.FindStringSubmatch(l); lm != nil && lm[1] == m[1] {
+			labelled = append(labelled, l)
 		}
 	}
-	if !labelled {
-		return "" // not a label of this script: another tool's output
+	if s.err == "" && len(labelled) > 0 && !anyMatch(docPattern(line), labelled) {
+		return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
 	}
-	return fmt.Sprintf("%q is not a %q line %s prints", strings.TrimSpace(line), m[1]+":", rel)
+	return s.err // a label the script does not print is another tool's line
 }
 
-var checkLine = regexp.MustCompile(`^\s*(PASS|FAIL|SKIP)\s+(\S+)(?:\s+(.*))?$`)
-
 // quotedCheck checks a "PASS|FAIL|SKIP name detail" line against the check script.
-func (q *QuoteIndex) quotedCheck(line string) string {
+func (r *Repo) quotedCheck(line string) string {
 	m := checkLine.FindStringSubmatch(line)
 	if m == nil {
 		return ""
 	}
-	s := q.script(q.CheckScript)
-	if s.err != nil {
-		return s.err.Error()
+	s := r.script(r.CheckScript)
+	name, detail := docPattern(m[2]), docPattern(m[3])
+	switch {
+	case s.err != "":
+		return s.err
+	case !anyMatch(name, s.words):
+		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), r.CheckScript, m[2])
 	}
-	status, name, detail := []rune(m[1]), docPattern(m[2]), docPattern(m[3])
-	defined := false
-	for _, w := range s.words {
-		if matches(name, w) {
-			defined = true
-			break
-		}
-	}
-	if !defined {
-		return fmt.Sprintf("%q: %s defines no check %q", strings.TrimSpace(line), q.CheckScript, m[2])
-	}
-	for _, r := range s.records {
-		if matches(status, r[0]) && matches(name, r[1]) && (len(detail) == 0 || matches(detail, r[2])) {
+	for _, rec := range s.records {
+		if matches(m[1], rec[0]) && matches(name, rec[1]) && (detail == "" || matches(detail, rec[2])) {
 			return ""
 		}
 	}
-	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], q.CheckScript)
-}
-
-var scriptPrefix = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.-]*\.sh): (.*)$`)
-
-// quotedLine applies the message and check rules to one line of quoted output.
-func (q *QuoteIndex) quotedLine(line string) string {
-	if m := scriptPrefix.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
-		rel := "scripts/" + m[1]
-		if _, err := os.Stat(filepath.Join(q.Root, rel)); err != nil {
-			return ""
-		}
-		return q.quotedMessage(rel, m[2])
-	}
-	return ""
+	return fmt.Sprintf("%q: no %s %s line of %s reads like this", strings.TrimSpace(line), m[1], m[2], r.CheckScript)
 }
 
 // commandScript is the script a console command runs: the last script named
 // on the line, or the script of a make target's recipe.
-func (q *QuoteIndex) commandScript(line string) string {
+func (r *Repo) commandScript(line string) string {
 	script := ""
-	for _, words := range splitCommands(line) {
-		for i, w := range words {
-			if rel, missing := scriptOf(q.Root, w); rel != "" && !missing {
+	cmds, _ := shellwords.Parse(line)
+	for _, c := range cmds {
+		for _, w := range c.Words {
+			if rel, missing := scriptOf(r.Root, w); rel != "" && !missing {
 				script = rel
 			}
-			if w == "make" {
-				for _, a := range words[i+1:] {
-					if rel := q.RecipeScripts[a]; rel != "" {
-						script = rel
-					}
-				}
+		}
+		m, _ := shellwords.Make(c.Words)
+		for _, a := range m.Goals {
+			if rel := r.RecipeScripts[a]; rel != "" {
+				script = rel
 			}
 		}
 	}
 	return script
 }
 
-// CheckQuotes verifies the script output d quotes (see the top of this section).
-func CheckQuotes(q *QuoteIndex, d *Doc) []Problem {
+// CheckQuotes verifies the script output d quotes (see the top of this file).
+func (r *Repo) CheckQuotes(d *Doc) []Problem {
 	var out []Problem
-	add := func(line int, msg string) {
-		if msg != "" {
-			out = append(out, Problem{d.Rel, line, msg})
+	add := func(line int, msgs ...string) {
+		for _, msg := range msgs {
+			if msg != "" {
+				out = append(out, Problem{d.Rel, line, msg})
+			}
 		}
 	}
 	for _, s := range d.Spans {
-		add(s.Line, q.quotedLine(s.Text))
-		add(s.Line, q.quotedCheck(s.Text))
+		add(s.Line, r.quotedMessage(s.Text), r.quotedCheck(s.Text))
 	}
 	for _, b := range d.Blocks {
-		switch b.Lang {
-		case "text", "", "console":
-		default:
+		if b.Lang != "text" && b.Lang != "" && b.Lang != "console" {
 			continue
 		}
 		current, command, cont := "", "", false
 		for i, l := range strings.Split(b.Text, "\n") {
 			n := b.Line + 1 + i
-			if b.Lang == "console" {
-				if strings.HasPrefix(l, "$ ") || cont {
-					if !cont {
-						command = ""
-					}
-					command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
-					cont = strings.HasSuffix(l, `\`)
-					current = q.commandScript(command)
-					continue
+			if b.Lang == "console" && (strings.HasPrefix(l, "$ ") || cont) {
+				if !cont {
+					command = ""
 				}
-				if current != "" {
-					add(n, q.quotedLabel(current, l))
-					if current == q.CheckScript {
-						add(n, q.quotedCheck(l))
-					}
+				command += " " + strings.TrimSuffix(strings.TrimPrefix(l, "$ "), `\`)
+				cont = strings.HasSuffix(l, `\`)
+				current = r.commandScript(command)
+				continue
+			}
+			if b.Lang == "console" && current != "" {
+				add(n, r.quotedLabel(current, l))
+				if current == r.CheckScript {
+					add(n, r.quotedCheck(l))
 				}
 			}
-			add(n, q.quotedLine(l))
+			add(n, r.quotedMessage(l))
 		}
 	}
 	return out

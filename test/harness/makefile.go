@@ -1,36 +1,59 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"regexp"
 	"strings"
 )
 
-// makeRule matches a rule line whose targets are all plain names.
-var makeRule = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_.-]*(?:\s+[A-Za-z0-9_][A-Za-z0-9_.-]*)*)\s*::?(?:[^=]|$)`)
+var (
+	makeRule   = regexp.MustCompile(`^([^\s:=#][^:=#]*?)\s*::?(?:[^=]|$)`)
+	targetName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+)
 
-// MakeTargets returns the explicit targets of a Makefile: names at the start
-// of a rule line. Pattern rules, targets built from variables and special
-// targets (.PHONY) are not callable by name and are left out.
-func MakeTargets(makefile string) (map[string]bool, error) {
+// MakeRecipes maps every target named on a rule line of a Makefile to the
+// line numbers of its recipe: the tab-indented lines after the rule, and the
+// lines a recipe line continues onto with '\'. A target without a recipe maps
+// to none.
+func MakeRecipes(makefile string) (map[string][]int, error) {
 	data, err := os.ReadFile(makefile)
 	if err != nil {
 		return nil, err
 	}
-	targets := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "\t") {
-			continue
-		}
-		if m := makeRule.FindStringSubmatch(line); m != nil {
-			for _, name := range strings.Fields(m[1]) {
-				targets[name] = true
+	out := map[string][]int{}
+	var current []string
+	cont := false
+	for n, line := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(line, "\t") || (cont && current != nil):
+			for _, t := range current {
+				out[t] = append(out[t], n+1)
 			}
+			cont = strings.HasSuffix(line, `\`)
+		case makeRule.MatchString(line):
+			current = strings.Fields(makeRule.FindStringSubmatch(line)[1])
+			for _, t := range current {
+				out[t] = append(out[t], []int{}...)
+			}
+			cont = false
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
+		default:
+			current = nil
 		}
 	}
-	return targets, sc.Err()
+	return out, nil
+}
+
+// MakeTargets returns the targets of a Makefile a user can call by name.
+// Pattern rules, targets built from variables and special targets (.PHONY)
+// are left out.
+func MakeTargets(makefile string) (map[string]bool, error) {
+	recipes, err := MakeRecipes(makefile)
+	targets := map[string]bool{}
+	for t := range recipes {
+		if targetName.MatchString(t) {
+			targets[t] = true
+		}
+	}
+	return targets, err
 }

@@ -119,8 +119,9 @@ func TestPipelineRules(t *testing.T) {
 			freed := false
 			for _, s := range job.Steps {
 				freed = freed || strings.Contains(s.Run, ".github/prepare-runner.sh")
-				for _, c := range makeCommands(s.Run) {
-					for _, target := range c.targets {
+				calls, _ := makeCommands(s.Run)
+				for _, c := range calls {
+					for _, target := range c.Goals {
 						heavy := target == "build" || target == "boot-test" || target == "vm-test" || target == "ami"
 						check(!heavy || freed, "%s: job %q runs make %s before .github/prepare-runner.sh", file, name, target)
 					}
@@ -141,8 +142,9 @@ func TestPipelineRules(t *testing.T) {
 	vm, ok := ci.Jobs["vm"]
 	vmRun, _ := vm.script()
 	var targets []string
-	for _, c := range makeCommands(vmRun) {
-		targets = append(targets, c.targets...)
+	vmCalls, _ := makeCommands(vmRun)
+	for _, c := range vmCalls {
+		targets = append(targets, c.Goals...)
 	}
 	check(ok && strings.Join(targets, " ") == "vm-test", "ci.yml: the vm job runs make %q, want only vm-test", targets)
 	check(!strings.Contains(vm.If, "pull_request") || ci.On["schedule"].Kind == yaml.SequenceNode, "ci.yml: the vm job skips pull requests, so ci needs its nightly schedule")

@@ -12,12 +12,70 @@ import (
 	"bootc-testboot/test/harness"
 )
 
+// renovateMatch finds the regex manager of .github/renovate.json that reads
+// file (its managerFilePatterns match the path, a matchStrings pattern matches
+// the text) and returns the manager, that pattern and its named groups.
+func renovateMatch(t *testing.T, file string) (m renovateManager, re *regexp.Regexp, groups map[string]string) {
+	t.Helper()
+	var cfg struct {
+		EnabledManagers []string          `json:"enabledManagers"`
+		CustomManagers  []renovateManager `json:"customManagers"`
+	}
+	if err := json.Unmarshal([]byte(harness.ReadFile(t, harness.Path(".github", "renovate.json"))), &cfg); err != nil {
+		t.Fatalf("renovate.json: %v", err)
+	}
+	if len(cfg.EnabledManagers) != 1 || cfg.EnabledManagers[0] != "custom.regex" {
+		t.Errorf("enabledManagers = %q, want only custom.regex (Dependabot owns actions and Go modules)", cfg.EnabledManagers)
+	}
+	text := harness.ReadFile(t, harness.Path(file))
+	for _, m := range cfg.CustomManagers {
+		fileMatches := false
+		for _, p := range m.ManagerFilePatterns {
+			fileMatches = fileMatches || regexp.MustCompile(strings.Trim(p, "/")).MatchString(file)
+		}
+		for _, ms := range m.MatchStrings {
+			re := regexp.MustCompile(ms)
+			if sub := re.FindStringSubmatch(text); fileMatches && m.CustomType == "regex" && sub != nil {
+				groups := map[string]string{}
+				for i, name := range re.SubexpNames() {
+					if i == 0 || name != "" { // "": the whole match
+						groups[name] = sub[i]
+					}
+				}
+				if m.DatasourceTemplate != "docker" {
+					t.Errorf("the manager of %s has datasourceTemplate %q, want docker", file, m.DatasourceTemplate)
+				}
+				return m, re, groups
+			}
+		}
+	}
+	t.Fatalf("no regex manager of renovate.json matches %s", file)
+	return
+}
+
 type renovateManager struct {
 	CustomType                string   `json:"customType"`
 	ManagerFilePatterns       []string `json:"managerFilePatterns"`
 	MatchStrings              []string `json:"matchStrings"`
 	DatasourceTemplate        string   `json:"datasourceTemplate"`
 	AutoReplaceStringTemplate string   `json:"autoReplaceStringTemplate"`
+}
+
+// Renovate watches the Containerfile's base image (ARG BASE_IMAGE=...), which
+// Dependabot cannot see: its pattern must read that line as it is now.
+func TestRenovateWatchesTheBaseImage(t *testing.T) {
+	arg := regexp.MustCompile(`(?m)^ARG BASE_IMAGE=(\S+)$`).FindStringSubmatch(harness.ReadFile(t, harness.Path("Containerfile")))
+	if arg == nil {
+		t.Fatal("Containerfile has no `ARG BASE_IMAGE=<default>` line")
+	}
+	_, _, g := renovateMatch(t, "Containerfile")
+	got := g["depName"] + ":" + g["currentValue"]
+	if g["currentDigest"] != "" {
+		got += "@" + g["currentDigest"]
+	}
+	if got != arg[1] {
+		t.Errorf("renovate reads the base as %q, the Containerfile says %q", got, arg[1])
+	}
 }
 
 // renovateTemplate renders the {{{field}}} placeholders of a Renovate
@@ -49,79 +107,32 @@ func TestRenovateUpdatesTheBasePin(t *testing.T) {
 // starting with prefix (IMAGE:TAG@sha256:DIGEST) and then its template, as
 // Renovate does for a new digest; parser ("bash" or "") checks the result parses.
 func checkRenovatePin(t *testing.T, file, prefix, parser string) {
-	data, err := os.ReadFile(harness.Path(".github", "renovate.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		CustomManagers []renovateManager `json:"customManagers"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatalf("renovate.json: %v", err)
-	}
 	script := harness.ReadFile(t, harness.Path(file))
 	pin := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `(\S+):([A-Za-z0-9._-]+)@(sha256:[0-9a-f]{64})$`).FindStringSubmatch(script)
 	if pin == nil {
 		t.Fatalf("%s has no `%sIMAGE:TAG@sha256:DIGEST` line", file, prefix)
 	}
-
-	var found *renovateManager
-	var re *regexp.Regexp
-	for i, m := range cfg.CustomManagers {
-		fileMatches := false
-		for _, p := range m.ManagerFilePatterns {
-			fre, err := regexp.Compile(strings.Trim(p, "/"))
-			if err != nil {
-				t.Fatalf("managerFilePatterns %q: %v", p, err)
-			}
-			fileMatches = fileMatches || fre.MatchString(file)
-		}
-		if !fileMatches || m.CustomType != "regex" {
-			continue
-		}
-		for _, ms := range m.MatchStrings {
-			r, err := regexp.Compile(ms)
-			if err != nil {
-				t.Fatalf("matchStrings %q: %v", ms, err)
-			}
-			if r.MatchString(script) {
-				found, re = &cfg.CustomManagers[i], r
-			}
-		}
-	}
-	if found == nil {
-		t.Fatalf("no regex manager of renovate.json matches the pin of %s:\n%s", file, pin[0])
-	}
-	if found.DatasourceTemplate != "docker" {
-		t.Errorf("datasourceTemplate %q, want docker", found.DatasourceTemplate)
-	}
-	if found.AutoReplaceStringTemplate == "" {
+	m, re, got := renovateMatch(t, file)
+	if m.AutoReplaceStringTemplate == "" {
 		t.Fatal("the manager has no autoReplaceStringTemplate: Renovate cannot replace a digest pin without one")
-	}
-	sub := re.FindStringSubmatch(script)
-	got := map[string]string{}
-	for i, name := range re.SubexpNames() {
-		if name != "" {
-			got[name] = sub[i]
-		}
 	}
 	want := map[string]string{"depName": pin[1], "currentValue": pin[2], "currentDigest": pin[3]}
 	for k, v := range want {
 		if got[k] != v {
-			t.Errorf("renovate reads %s = %q, the script pins %q", k, got[k], v)
+			t.Errorf("renovate reads %s = %q, %s pins %q", k, got[k], file, v)
 		}
 	}
 
 	// What an update does: the template replaces the whole match.
 	newDigest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
-	replacement := renovateTemplate(found.AutoReplaceStringTemplate, map[string]string{
+	replacement := renovateTemplate(m.AutoReplaceStringTemplate, map[string]string{
 		"depName": got["depName"], "newValue": got["currentValue"], "newDigest": newDigest,
 		"currentValue": got["currentValue"], "currentDigest": got["currentDigest"],
 	})
-	updated := strings.Replace(script, sub[0], replacement, 1)
+	updated := strings.Replace(script, got[""], replacement, 1)
 	wantLine := prefix + pin[1] + ":" + pin[2] + "@" + newDigest
 	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(wantLine) + `$`).MatchString(updated) {
-		t.Errorf("after an update the pin line is not %q; template %q gives %q", wantLine, found.AutoReplaceStringTemplate, replacement)
+		t.Errorf("after an update the pin line is not %q; template %q gives %q", wantLine, m.AutoReplaceStringTemplate, replacement)
 	}
 	if strings.Contains(updated, pin[3]) {
 		t.Errorf("the old digest is still in %s after an update", file)

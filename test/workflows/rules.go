@@ -4,12 +4,16 @@
 // into a script or printed, no pull-request run that can publish, every
 // `make TARGET` a workflow runs exists in the Makefile, no input expanded into a
 // script, every dispatch input checked before use, and no image build in a job
-// that can write packages. actionlint (its own suite) covers syntax,
-// expressions and shellcheck of run: blocks.
+// that can write packages. actionlint (its own suite) covers the rest: syntax
+// and required keys, expressions, action reference format, permission scope
+// names, untrusted github.event.* in scripts and shellcheck of run: blocks
+// (rhysd/actionlint docs/checks.md); its untrusted inputs do not include
+// workflow_dispatch inputs, hence input-in-run here.
 package workflows
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,9 +43,7 @@ type Finding struct {
 	Msg  string
 }
 
-func (f Finding) String() string {
-	return fmt.Sprintf("%s:%d: [%s] %s", f.File, f.Line, f.Rule, f.Msg)
-}
+func (f Finding) String() string { return fmt.Sprintf("%s:%d: [%s] %s", f.File, f.Line, f.Rule, f.Msg) }
 
 var (
 	actionRef    = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@([^@\s]+)$`)
@@ -131,12 +133,11 @@ func (c *checker) workflow(root *yaml.Node) {
 
 	_, jobs := get(root, "jobs")
 	if jobs == nil || jobs.Kind != yaml.MappingNode {
-		c.add(root, RulePermissions, "workflow has no jobs")
-		return
+		return // a missing jobs: section is actionlint's (rhysd/actionlint parse.go, parser.parse)
 	}
 	for i := 0; i+1 < len(jobs.Content); i += 2 {
 		name, job := jobs.Content[i], jobs.Content[i+1]
-		c.job(name, job, prTriggered, onKey, perms, copySet(secretEnv))
+		c.job(name, job, prTriggered, onKey, perms, maps.Clone(secretEnv))
 	}
 }
 
@@ -177,7 +178,7 @@ func (c *checker) job(name, job *yaml.Node, prTriggered bool, onKey, topPerms *y
 		return
 	}
 	for _, step := range steps.Content {
-		env := copySet(secretEnv)
+		env := maps.Clone(secretEnv)
 		collectSecretEnv(step, env)
 		k, uses := get(step, "uses")
 		if uses != nil {
@@ -280,8 +281,7 @@ func (c *checker) uses(key, v *yaml.Node) {
 	}
 	m := actionRef.FindStringSubmatch(ref)
 	if m == nil {
-		c.add(v, RulePin, "%s: not an OWNER/REPO@REF action reference", ref)
-		return
+		return // a malformed reference is actionlint's (rhysd/actionlint rule_action.go, checkRepoAction)
 	}
 	if !commitSHA.MatchString(m[2]) {
 		c.add(v, RulePin, "%s: pin to a full 40-hex commit SHA with the version in a comment (`@<sha> # vX.Y.Z`), not %q", ref, m[2])
@@ -327,11 +327,15 @@ func (c *checker) run(run *yaml.Node, secretEnv map[string]bool) {
 			}
 		}
 	}
-	for _, cmd := range makeCommands(script) {
-		if cmd.otherMakefile {
+	calls, err := makeCommands(script)
+	if err != nil {
+		c.add(run, RuleMakeTarget, "run script does not parse as bash, so its make targets cannot be checked: %v", err)
+	}
+	for _, cmd := range calls {
+		if cmd.OtherMakefile {
 			continue
 		}
-		for _, t := range cmd.targets {
+		for _, t := range cmd.Goals {
 			if !c.targets[t] {
 				c.add(&yaml.Node{Line: base + cmd.line}, RuleMakeTarget, "`make %s`: the Makefile has no target %q", t, t)
 			}
@@ -360,33 +364,15 @@ func collectSecretEnv(node *yaml.Node, into map[string]bool) {
 	}
 }
 
-func copySet(m map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
+// triggeredByPR reports whether on (a name, a list or a mapping of events)
+// names a pull-request event.
 func triggeredByPR(on *yaml.Node) bool {
 	if on == nil {
 		return false
 	}
-	isPR := func(s string) bool { return s == "pull_request" || s == "pull_request_target" }
-	switch on.Kind {
-	case yaml.ScalarNode:
-		return isPR(on.Value)
-	case yaml.SequenceNode:
-		for _, n := range on.Content {
-			if isPR(n.Value) {
-				return true
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i < len(on.Content); i += 2 {
-			if isPR(on.Content[i].Value) {
-				return true
-			}
+	for _, n := range append([]*yaml.Node{on}, on.Content...) {
+		if n.Kind == yaml.ScalarNode && (n.Value == "pull_request" || n.Value == "pull_request_target") {
+			return true
 		}
 	}
 	return false

@@ -1,4 +1,5 @@
-package workflows
+// Package push tests scripts/push-image.sh against a real registry on loopback.
+package push
 
 import (
 	"bytes"

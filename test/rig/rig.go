@@ -1,8 +1,9 @@
-// Package boot boots the OS image under real systemd (systemd-nspawn) with
-// bootc's filesystem rules, and checks upgrades, rollbacks, a new app and a bad
-// image end to end with scripts/verify-instance.sh running inside the guest.
+// Package rig boots the OS image under real systemd (systemd-nspawn) with
+// bootc's filesystem rules and runs scripts/verify-instance.sh inside the
+// guest. test/boot drives upgrades, rollbacks, a new app and a bad image
+// through it; test/bench times boot-to-verified with it.
 //
-// The rig (this file) simulates one bootc host:
+// The rig simulates one bootc host:
 //
 //   - a deployment per image: the image's root filesystem, booted with
 //     --read-only so /usr (and everything from the image) cannot change;
@@ -26,7 +27,7 @@
 // /etc, bind-mounted at boot: a runtime unit in /run/systemd/system that runs
 // the verification after multi-user.target and powers off, the scripts/
 // directory (read-only) and a results directory.
-package boot
+package rig
 
 import (
 	"encoding/json"
@@ -159,7 +160,7 @@ type Boot struct {
 	// journal.txt, failed-units.txt, console.log (the boot console).
 	ResultsDir string
 
-	guestPIDs []int // the container's init as seen from the host
+	GuestPIDs []int // the container's init as seen from the host
 }
 
 // Report is the part of verify-instance.sh --json the tests read.
@@ -293,14 +294,14 @@ wait:
 			break wait
 		case <-timeout.C:
 			rigErr = fmt.Errorf("boot of %s: no power-off within %s; the guest was stopped", d.Image.Ref, opts.Timeout)
-			b.guestPIDs = harness.ChildrenOf(cmd.Process.Pid)
+			b.GuestPIDs = harness.ChildrenOf(cmd.Process.Pid)
 			stopGuest(t, cmd.Process.Pid)
 			waitErr = <-exited
 			reaped = true
 			break wait
 		case <-tick.C:
-			if b.guestPIDs == nil {
-				b.guestPIDs = harness.ChildrenOf(cmd.Process.Pid)
+			if b.GuestPIDs == nil {
+				b.GuestPIDs = harness.ChildrenOf(cmd.Process.Pid)
 			}
 			if b.Verified == 0 {
 				if _, err := os.Stat(rcFile); err == nil {
@@ -319,7 +320,7 @@ wait:
 	rc, err := os.ReadFile(rcFile)
 	if err != nil {
 		return b, fmt.Errorf("%v\nboot of %s: the guest never reported a verification (nspawn: %v)\n%s",
-			rigErr, d.Image.Ref, waitErr, guestDiagnostics(results))
+			rigErr, d.Image.Ref, waitErr, GuestDiagnostics(results))
 	}
 	if b.ExitCode, err = strconv.Atoi(strings.TrimSpace(string(rc))); err != nil {
 		return b, fmt.Errorf("boot of %s: verify.rc %q: %v", d.Image.Ref, rc, err)
@@ -331,7 +332,7 @@ wait:
 	b.RawReport = string(raw)
 	if err := json.Unmarshal(raw, &b.Report); err != nil {
 		return b, fmt.Errorf("boot of %s: verify-instance.sh --json printed no JSON document: %v\n%s\n%s",
-			d.Image.Ref, err, raw, guestDiagnostics(results))
+			d.Image.Ref, err, raw, GuestDiagnostics(results))
 	}
 	if v, err := os.ReadFile(filepath.Join(results, "visit.json")); err == nil && len(v) > 0 {
 		if err := json.Unmarshal(v, &b.LastVisit); err != nil {
@@ -433,9 +434,9 @@ func stopGuest(t testing.TB, pid int) {
 	t.Logf("killed systemd-nspawn %d after it ignored SIGTERM for 10s", pid)
 }
 
-// guestDiagnostics is what a failed boot shows: the tail of the console, the
+// GuestDiagnostics is what a failed boot shows: the tail of the console, the
 // failed units and verify's stderr.
-func guestDiagnostics(results string) string {
+func GuestDiagnostics(results string) string {
 	var b strings.Builder
 	for _, f := range []string{"failed-units.txt", "verify.stderr"} {
 		if s := tailFile(filepath.Join(results, f), 20); s != "" {
