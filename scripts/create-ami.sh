@@ -70,7 +70,7 @@ builder=${BIB_IMAGE:-$BIB_PINNED}
 dry_run=false aws_flags=()
 while (($#)); do
   case $1 in
-    -h | --help) usage; exit 0 ;;
+    -h | --help) usage ;;
     --image) need_value "$@"; image=$2; shift ;;
     --type) need_value "$@"; type=$2; shift ;;
     --region) need_value "$@"; region=$2; aws_flags+=(--region); shift ;;
@@ -82,7 +82,7 @@ while (($#)); do
     --env-file) need_value "$@"; env_file=$2; shift ;;
     --builder) need_value "$@"; builder=$2; shift ;;
     --dry-run) dry_run=true ;;
-    *) usage_error "unknown argument '$1'" ;;
+    *) bad_arg "$1" ;;
   esac
   shift
 done
@@ -104,7 +104,7 @@ esac
 if [[ $type == ami ]]; then
   [[ -n $region ]] || usage_error "--region (or AWS_REGION) is required for an AMI"
   [[ -n $bucket ]] || usage_error "--bucket (or AWS_BUCKET) is required for an AMI"
-  [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
+  is_aws_region "$region" || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
   [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ && $bucket != *..* ]] ||
     usage_error "--bucket '$bucket' is not an S3 bucket name (3-63 of a-z 0-9 . -)"
   if [[ -z $name ]]; then
@@ -346,7 +346,7 @@ aws_cmd ec2 create-tags --resources "$ami" "$snap" --tags "$(tags_json "$digest"
   die "AMI $ami is available but tagging it and $snap failed"
 jq -n --arg ami "$ami" --arg snap "$snap" --arg name "$name" --arg region "$region" --arg bucket "$bucket" \
   --arg image "$image" --arg digest "$digest" --arg version "$version" --arg revision "$revision" \
-  --arg created "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg builder "$builder" \
+  --arg created "$(utc_now)" --arg builder "$builder" \
   '{ami_id: $ami, snapshot_id: $snap, name: $name, region: $region, bucket: $bucket,
     image: $image, digest: $digest, version: $version, revision: $revision, created: $created,
     imds_support: "v2.0", builder: $builder}' \

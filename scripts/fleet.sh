@@ -65,7 +65,7 @@ document=bootc-testboot-os region=${AWS_REGION:-us-east-1} wait_boot=120
 ASSUME_YES=0
 while (($#)); do
   case $1 in
-    -h | --help) usage; exit 0 ;;
+    -h | --help) usage ;;
     --tag) need_value "$@"; tag=$2; shift ;;
     --asg) need_value "$@"; asg=$2; shift ;;
     --digest) need_value "$@"; digest=$2; shift ;;
@@ -81,7 +81,7 @@ while (($#)); do
     --restart) restart=true ;;
     --json) json=true ;;
     --yes) ASSUME_YES=1 ;;
-    -*) usage_error "unknown option '$1'" ;;
+    -*) bad_arg "$1" ;;
     *)
       [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
       case $1 in
@@ -106,7 +106,7 @@ upgrade_only() { [[ $action == upgrade ]] || usage_error "$1 is for upgrade only
 [[ $ASSUME_YES == 0 ]] || upgrade_only --yes
 ! $json || [[ $action == status ]] || usage_error "--json is for status only"
 [[ $document =~ ^[A-Za-z0-9_.-]{3,128}$ ]] || usage_error "--document '$document' is not an SSM document name (3-128 of letters, digits, _ . -)"
-[[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
+is_aws_region "$region" || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
 [[ $timeout_s =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "--timeout must be a positive number of seconds, got '$timeout_s'"
 [[ $poll =~ ^[0-9]{1,4}$ ]] || usage_error "--poll-seconds must be a whole number of seconds, got '$poll'"
 [[ $max_errors =~ ^[0-9]{1,6}$ ]] || usage_error "--max-errors must be a whole number, got '$max_errors'"
@@ -352,7 +352,7 @@ stq() { jq -r "$@" "$statef"; }
 # shellcheck disable=SC2016 # jq programs: $names are jq variables
 host_set() {
   st '.hosts[$i].state = $s | .hosts[$i].detail = (if $d == "" then null else $d end) | .updated = $t' \
-    --arg i "$1" --arg s "$2" --arg d "${3:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    --arg i "$1" --arg s "$2" --arg d "${3:-}" --arg t "$(utc_now)"
   log "  $1: $2${3:+ ($3)}"
 }
 
@@ -606,7 +606,7 @@ do_upgrade() {
   if ! $resume; then
     mkdir -p "$OUTPUT/fleet" || die "cannot create $OUTPUT/fleet"
     jq -n --arg id "$key" --arg d "$digest" --arg sel "$(selection)" --arg r "$region" --arg doc "$document" \
-      --arg w "$waves" --argjson me "$max_errors" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --args \
+      --arg w "$waves" --argjson me "$max_errors" --arg t "$(utc_now)" --args \
       '{id: $id, digest: $d, selection: $sel, region: $r, document: $doc, waves_spec: $w, max_errors: $me,
         started: $t, updated: $t, status: "in-progress", waves: [],
         hosts: (reduce $ARGS.positional[] as $h ({}; .[$h] = {wave: null, state: "pending", from: null, detail: null}))}' \

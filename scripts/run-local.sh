@@ -54,7 +54,7 @@ PROXYD_PATHS=(/usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket
 # --- Arguments -------------------------------------------------------------------
 cmd=${1:-}
 case $cmd in
-  -h | --help) usage; exit "$EX_OK" ;;
+  -h | --help) usage ;;
   start | shell | upgrade | stop) shift ;;
   _supervise) shift; [[ $# -eq 1 ]] || usage_error "_supervise takes the state directory" ;;
   "") usage_error "a command is required: start, shell, upgrade or stop" ;;
@@ -68,17 +68,18 @@ if [[ $cmd == _supervise ]]; then
 fi
 while (($#)); do
   case $1 in
-    --dir) need_value "$@"; dir=$2; shift 2 ;;
-    --image) need_value "$@"; image=$2; shift 2 ;;
-    --port) need_value "$@"; port=$2; shift 2 ;;
-    --reset) reset=true; shift ;;
-    --mode) need_value "$@"; mode=$2; shift 2 ;;
+    -h | --help) usage ;;
+    --dir) need_value "$@"; dir=$2; shift ;;
+    --image) need_value "$@"; image=$2; shift ;;
+    --port) need_value "$@"; port=$2; shift ;;
+    --reset) reset=true ;;
+    --mode) need_value "$@"; mode=$2; shift ;;
     # A command may start with a dash or be anything at all: it is the guest's input.
-    --command) [[ $# -ge 2 && -n $2 ]] || usage_error "--command needs a value"; command=$2; have_command=true; shift 2 ;;
-    --timeout) need_value "$@"; timeout=$2; shift 2 ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    --command) [[ $# -ge 2 && -n $2 ]] || usage_error "--command needs a value"; command=$2; have_command=true; shift ;;
+    --timeout) need_value "$@"; timeout=$2; shift ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 
 allowed() { # allowed FLAG COMMAND...: FLAG was given to a command that takes it

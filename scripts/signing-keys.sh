@@ -31,11 +31,12 @@ rotate=false
 
 while (($#)); do
   case $1 in
-    --key-dir) need_value "$@"; key_dir=$2; shift 2 ;;
-    --rotate) rotate=true; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    --key-dir) need_value "$@"; key_dir=$2; shift ;;
+    --rotate) rotate=true ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 
 if [[ -z $key_dir ]]; then

@@ -77,13 +77,13 @@ action="" force=false json=false allow_downgrade=false full_reboot=false
 ASSUME_YES=0
 while (($#)); do
   case $1 in
-    -h | --help) usage; exit 0 ;;
+    -h | --help) usage ;;
     --yes) ASSUME_YES=1 ;;
     --force) force=true ;;
     --allow-downgrade) allow_downgrade=true ;;
     --full-reboot) full_reboot=true ;;
     --json) json=true ;;
-    -*) usage_error "unknown option '$1'" ;;
+    -*) bad_arg "$1" ;;
     *)
       [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
       case $1 in
@@ -105,8 +105,6 @@ done
 require_cmd jq
 require_cmd bootc "this is not a bootc host"
 require_root
-
-digest_at() { jq -r "$1 // empty" <<<"$2"; }
 
 # refuse_bad DIGEST WHAT: stop unless --force when a rollback abandoned DIGEST.
 refuse_bad() {
@@ -165,7 +163,7 @@ query_registry() {
   local dir
   dir=$(testboot_state_dir)
   if mkdir -p "$dir" 2>/dev/null; then
-    if ! { jq -c --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{checked: $at, available: .}' <<<"$avail" >"$dir/last-check.tmp" &&
+    if ! { jq -c --arg at "$(utc_now)" '{checked: $at, available: .}' <<<"$avail" >"$dir/last-check.tmp" &&
       mv "$dir/last-check.tmp" "$dir/last-check"; }; then
       warn "cannot record the check in $dir/last-check"
     fi

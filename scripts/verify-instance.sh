@@ -39,23 +39,22 @@ layout_checks=false json=false
 # The ostree boot marker; tests point it elsewhere.
 ostree_booted=${TESTBOOT_OSTREE_BOOTED:-/run/ostree-booted}
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-
 while (($#)); do
   case $1 in
-    --expect-digest) need_value "$@"; expect_digest=$2; shift 2 ;;
-    --expect-version) need_value "$@"; expect_version=$2; shift 2 ;;
-    --url) need_value "$@"; url=${2%/}; shift 2 ;;
-    --min-free-mb) need_value "$@"; min_free_mb=$2; shift 2 ;;
-    --min-free-percent) need_value "$@"; min_free_percent=$2; shift 2 ;;
-    --timeout) need_value "$@"; timeout_s=$2; shift 2 ;;
-    --wait-boot) need_value "$@"; wait_boot=$2; shift 2 ;;
-    --unit-dir) need_value "$@"; unit_dir=$2; shift 2 ;;
-    --layout-checks) layout_checks=true; shift ;;
-    --json) json=true; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    --expect-digest) need_value "$@"; expect_digest=$2; shift ;;
+    --expect-version) need_value "$@"; expect_version=$2; shift ;;
+    --url) need_value "$@"; url=${2%/}; shift ;;
+    --min-free-mb) need_value "$@"; min_free_mb=$2; shift ;;
+    --min-free-percent) need_value "$@"; min_free_percent=$2; shift ;;
+    --timeout) need_value "$@"; timeout_s=$2; shift ;;
+    --wait-boot) need_value "$@"; wait_boot=$2; shift ;;
+    --unit-dir) need_value "$@"; unit_dir=$2; shift ;;
+    --layout-checks) layout_checks=true ;;
+    --json) json=true ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 
 [[ -z $expect_digest ]] || is_digest "$expect_digest" ||
