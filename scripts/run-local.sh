@@ -71,6 +71,7 @@ parse_args() {
     start | shell | upgrade | stop) shift ;;
     _supervise) shift; [[ $# -eq 1 ]] || usage_error "_supervise takes the state directory" ;;
     "") usage_error "a command is required: start, shell, upgrade or stop" ;;
+    -*) bad_arg "$cmd" ;;
     *) usage_error "unknown command '$cmd'" ;;
   esac
 

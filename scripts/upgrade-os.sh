@@ -75,36 +75,35 @@ readonly MIN_DOWNLOAD_ONLY=1.12.0
 
 action="" force=false json=false allow_downgrade=false full_reboot=false
 ASSUME_YES=0
-while (($#)); do
-  case $1 in
-    -h | --help) usage ;;
-    --yes) ASSUME_YES=1 ;;
-    --force) force=true ;;
-    --allow-downgrade) allow_downgrade=true ;;
-    --full-reboot) full_reboot=true ;;
-    --json) json=true ;;
-    -*) bad_arg "$1" ;;
-    *)
-      [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
-      case $1 in
-        status | check | download | apply) action=$1 ;;
-        *) usage_error "unknown action '$1' (status, check, download or apply)" ;;
-      esac
-      ;;
-  esac
-  shift
-done
-[[ -n $action ]] || usage_error "no action given (status, check, download or apply)"
-[[ $action == status || $json == false ]] || usage_error "--json is for status only"
-[[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
-[[ $action == apply || $full_reboot == false ]] || usage_error "--full-reboot is for apply only"
-[[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
-[[ $action == download || $action == apply || $allow_downgrade == false ]] ||
-  usage_error "--allow-downgrade is for download and apply only"
-
-require_cmd jq
-require_cmd bootc "this is not a bootc host"
-require_root
+# parse_args ARG...: the action and its options, all checked before anything runs.
+parse_args() {
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --yes) ASSUME_YES=1 ;;
+      --force) force=true ;;
+      --allow-downgrade) allow_downgrade=true ;;
+      --full-reboot) full_reboot=true ;;
+      --json) json=true ;;
+      -*) bad_arg "$1" ;;
+      *)
+        [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
+        case $1 in
+          status | check | download | apply) action=$1 ;;
+          *) usage_error "unknown action '$1' (status, check, download or apply)" ;;
+        esac
+        ;;
+    esac
+    shift
+  done
+  [[ -n $action ]] || usage_error "no action given (status, check, download or apply)"
+  [[ $action == status || $json == false ]] || usage_error "--json is for status only"
+  [[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
+  [[ $action == apply || $full_reboot == false ]] || usage_error "--full-reboot is for apply only"
+  [[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
+  [[ $action == download || $action == apply || $allow_downgrade == false ]] ||
+    usage_error "--allow-downgrade is for download and apply only"
+}
 
 # refuse_bad DIGEST WHAT: stop unless --force when a rollback abandoned DIGEST.
 refuse_bad() {
@@ -408,9 +407,17 @@ do_apply() {
   echo "rebooting into $staged (journalctl -u $APPLY_UNIT); afterwards: verify-instance.sh --expect-digest $staged"
 }
 
-case $action in
-  status) do_status ;;
-  check) do_check ;;
-  download) do_download ;;
-  apply) do_apply ;;
-esac
+main() {
+  parse_args "$@"
+  require_cmd jq
+  require_cmd bootc "this is not a bootc host"
+  require_root
+  case $action in
+    status) do_status ;;
+    check) do_check ;;
+    download) do_download ;;
+    apply) do_apply ;;
+  esac
+}
+
+main "$@"

@@ -177,9 +177,15 @@ func TestBuildScriptErrors(t *testing.T) {
 		want string
 	}{
 		{"help", nil, []string{"--help"}, 0, "Usage: build-image.sh"},
-		{"unknown flag", nil, []string{"--nope"}, 2, "unknown argument '--nope'"},
-		{"bad version", []string{"VERSION=1.0 beta"}, nil, 2, "VERSION '1.0 beta' is not a valid image tag"},
-		{"no version", []string{"VERSION="}, nil, 2, "VERSION is not set"},
+		{"unknown flag", nil, []string{"--nope"}, 2, "unknown option '--nope'"},
+		{"bad version", []string{"VERSION=1.0 beta"}, nil, 2, "--version '1.0 beta' is not a valid tag"},
+		{"no version", []string{"VERSION="}, nil, 2, "no version: pass --version or set VERSION"},
+		{"bad version flag", nil, []string{"--version", "v1/../x"}, 2, "--version 'v1/../x' is not a valid tag"},
+		{"bad extra tag", nil, []string{"--tag", "-x"}, 2, "--tag needs a value"},
+		{"bad extra tag value", nil, []string{"--tag", "a b"}, 2, "--tag 'a b' is not a valid tag"},
+		{"bad EXTRA_TAGS", []string{"EXTRA_TAGS=ok bad/tag"}, nil, 2, "--tag 'bad/tag' is not a valid tag"},
+		{"image flag with tag", nil, []string{"--image", "ghcr.io/x/y:v1"}, 2, "without tag or digest"},
+		{"positional", nil, []string{"extra"}, 2, "unexpected argument 'extra'"},
 		{"bad epoch", []string{"SOURCE_DATE_EPOCH=yesterday"}, nil, 2, "SOURCE_DATE_EPOCH 'yesterday' is not a number"},
 		{"image with tag", []string{"IMAGE=Localhost/x"}, nil, 2, "is not a repository name"},
 		{"no podman", []string{"PATH=" + nopodman}, nil, 1, "'podman' is not installed"},
