@@ -682,8 +682,7 @@ main() {
   parse_args "$@"
   require_cmd jq
   require_cmd aws "AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
-  tmp=$(mktemp -d) || die "cannot create a temporary directory"
-  trap 'rm -rf "$tmp"' EXIT
+  temp_dir "${TMPDIR:-/tmp}"
   case $action in
     document) do_document ;;
     status) do_status ;;

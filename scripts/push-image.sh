@@ -74,8 +74,7 @@ fi
 mapfile -t push_tags < <(image_tags "$version" "$latest" "${tags[@]}")
 
 mkdir -p "$(dirname "$digestfile")" || die "cannot create the directory of $digestfile"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+temp_dir "${TMPDIR:-/tmp}"
 
 digest=""
 for t in "${push_tags[@]}"; do

@@ -72,8 +72,7 @@ require_cmd cosign "install cosign: https://docs.sigstore.dev/cosign/system_conf
 
 # The password is random and never printed: it goes to a file only its owner reads.
 (umask 077 && mkdir -p -- "$key_dir") || die "cannot create $key_dir"
-tmp=$(mktemp -d "$key_dir/.new.XXXXXX") || die "cannot create a temporary directory in $key_dir"
-trap 'rm -rf "$tmp"' EXIT
+temp_dir "$key_dir"
 (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$tmp/password") || die "cannot write the password"
 # cosign generate-key-pair writes cosign.key and cosign.pub into the working
 # directory and reads the password from COSIGN_PASSWORD

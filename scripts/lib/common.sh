@@ -123,6 +123,13 @@ take_lock() {
   fi
 }
 
+# temp_dir DIR: a new private directory under DIR in $tmp, removed with everything in
+# it when the script exits. DIR is usually "${TMPDIR:-/tmp}".
+temp_dir() {
+  tmp=$(mktemp -d "$1/bootc-testboot.XXXXXX") || die "cannot create a temporary directory in $1"
+  trap 'rm -rf "$tmp"' EXIT
+}
+
 # testboot_state_dir: where upgrade/rollback keep their records (persistent /var, never
 # rolled back). TESTBOOT_STATE_DIR overrides it.
 testboot_state_dir() {
