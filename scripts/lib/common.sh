@@ -5,7 +5,12 @@
 # Conventions every script follows:
 #   exit 0 success, 1 runtime failure, 2 usage error (bad flag, bad value);
 #   errors are one line on stderr, prefixed with the script name;
-#   nothing mutating happens before all input has been validated.
+#   nothing mutating happens before all input has been validated;
+#   one parser shape: `while (($#)); do case $1 in ... esac; shift; done`, a flag with a
+#   value checks it with need_value and shifts once more itself, `-h | --help) usage ;;`
+#   first and `*) bad_arg "$1" ;;` last;
+#   a script longer than a screenful of steps has parse_args and main, and ends with
+#   `main "$@"`.
 
 # shellcheck disable=SC2034 # the scripts that source this file use them
 # Exit codes shared by all scripts. EX_BUSY: another operation holds the lock (see take_lock).
