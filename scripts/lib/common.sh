@@ -154,10 +154,7 @@ is_aws_region() {
 # is_local_registry HOST[:PORT]: a registry on this machine (plain HTTP is allowed there,
 # and images built on the test stand-in may go there and nowhere else).
 is_local_registry() {
-  case ${1%:*} in
-    localhost | 127.0.0.1 | '[::1]') return 0 ;;
-  esac
-  [[ $1 == '[::1]' ]]
+  [[ $1 =~ ^(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$ ]]
 }
 
 # utc_now: the current time as RFC 3339 UTC (what the state records hold).
