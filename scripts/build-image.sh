@@ -6,7 +6,13 @@
 # Usage: build-image.sh [OPTIONS]          (normally through `make build`,
 #                                           which first runs `make apps`)
 #
-# Options:
+# Options (the same as push-image.sh's, which pushes what this tags):
+#   --image NAME    repository to tag, without tag (default $IMAGE)
+#   --version TAG   image version: tag, OCI version label, `bootc status`
+#                   (default $VERSION)
+#   --tag TAG       also tag the image TAG; repeatable (default: $EXTRA_TAGS,
+#                   space-separated)
+#   --no-latest     do not tag the image "latest"
 #   --no-cache      build every layer again instead of reusing cached ones
 #                   (also NO_CACHE=1)
 #   --rootless-ok   allow a build as a non-root user (also ROOTLESS_OK=1); the
@@ -15,8 +21,8 @@
 #   -h, --help      this help
 #
 # Environment (exported by the Makefile):
-#   IMAGE              repository to tag, without tag (e.g. ghcr.io/org/bootc-testboot)
-#   VERSION            image version: tag, OCI version label, `bootc status`
+#   IMAGE, VERSION     defaults of --image and --version
+#                      (e.g. ghcr.io/org/bootc-testboot and v1.2.3)
 #   REVISION           git commit
 #   SOURCE_DATE_EPOCH  commit time in seconds: the image's "created" label and build-info
 #   SOURCE_URL         source repository URL
@@ -27,7 +33,8 @@
 #                      (/etc/containers/policy.json in the image); default IMAGE, the
 #                      repository the image is pushed to. Part of the image's content.
 #
-# Tags IMAGE:VERSION and IMAGE:latest and prints IMAGE:VERSION on stdout.
+# Tags IMAGE:VERSION, IMAGE:latest and IMAGE:TAG for each --tag and prints
+# IMAGE:VERSION on stdout.
 # Exit status: 0 built, 1 build failed or a prerequisite is missing, 2 usage error.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -35,20 +42,27 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+image=${IMAGE:-}
+version=${VERSION:-}
+read -r -a tags <<<"${EXTRA_TAGS:-}"
+latest=true
 no_cache=false
 [[ ${NO_CACHE:-0} == 1 ]] && no_cache=true
 rootless_ok=${ROOTLESS_OK:-0}
 while (($#)); do
   case $1 in
-    --no-cache) no_cache=true; shift ;;
-    --rootless-ok) rootless_ok=1; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    --image) need_value "$@"; image=$2; shift ;;
+    --version) need_value "$@"; version=$2; shift ;;
+    --tag) need_value "$@"; tags+=("$2"); shift ;;
+    --no-latest) latest=false ;;
+    --no-cache) no_cache=true ;;
+    --rootless-ok) rootless_ok=1 ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 
-image=${IMAGE:-}
-version=${VERSION:-}
 revision=${REVISION:-}
 epoch=${SOURCE_DATE_EPOCH:-}
 source_url=${SOURCE_URL:-}
@@ -57,16 +71,11 @@ output=${OUTPUT:-output}
 signed_repo=${SIGNED_REPO:-$image}
 
 # --- Validate everything before touching anything --------------------------------
-[[ -n $image ]] || usage_error "IMAGE is not set (run through 'make build')"
-is_repo_name "$image" ||
-  usage_error "IMAGE '$image' is not a repository name (REGISTRY/PATH, lowercase, no tag or digest)"
+check_image_args "$image" "$version" "${tags[@]}"
 is_repo_name "$signed_repo" ||
   usage_error "SIGNED_REPO '$signed_repo' is not a repository name (REGISTRY/PATH, lowercase, no tag or digest)"
-[[ -n $version ]] || usage_error "VERSION is not set (run through 'make build')"
-is_tag "$version" ||
-  usage_error "VERSION '$version' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)"
 [[ -n $revision ]] || usage_error "REVISION is not set (run through 'make build')"
-[[ $epoch =~ ^[0-9]+$ ]] || usage_error "SOURCE_DATE_EPOCH '$epoch' is not a number of seconds"
+is_uint "$epoch" || usage_error "SOURCE_DATE_EPOCH '$epoch' is not a number of seconds"
 [[ -n $source_url ]] || usage_error "SOURCE_URL is not set (run through 'make build')"
 [[ -z $base_image || $base_image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] ||
   usage_error "BASE_IMAGE '$base_image' is not an image reference"
@@ -112,9 +121,8 @@ args=(
   --build-arg "SOURCE=$source_url"
   # The repository the image's signature policy protects (configs/signing-policy.sh).
   --build-arg "IMAGE=$signed_repo"
-  --tag "$image:$version"
-  --tag "$image:latest"
 )
+while IFS= read -r t; do args+=(--tag "$image:$t"); done < <(image_tags "$version" "$latest" "${tags[@]}")
 [[ -n $base_image ]] && args+=(--build-arg "BASE_IMAGE=$base_image")
 # The binaries in output/bin are built for TARGETARCH: the base must match, or an
 # arm64 (Graviton) image would carry amd64 binaries. Cross-arch RUN steps need

@@ -68,68 +68,72 @@ image="" type=ami region=${AWS_REGION:-} bucket=${AWS_BUCKET:-} name="" rootfs="
 config=$ROOT/config.toml output=${OUTPUT:-$ROOT/output} env_file=""
 builder=${BIB_IMAGE:-$BIB_PINNED}
 dry_run=false aws_flags=()
-while (($#)); do
-  case $1 in
-    -h | --help) usage; exit 0 ;;
-    --image) need_value "$@"; image=$2; shift ;;
-    --type) need_value "$@"; type=$2; shift ;;
-    --region) need_value "$@"; region=$2; aws_flags+=(--region); shift ;;
-    --bucket) need_value "$@"; bucket=$2; aws_flags+=(--bucket); shift ;;
-    --name) need_value "$@"; name=$2; aws_flags+=(--name); shift ;;
-    --config) need_value "$@"; config=$2; shift ;;
-    --rootfs) need_value "$@"; rootfs=$2; shift ;;
-    --output) need_value "$@"; output=$2; shift ;;
-    --env-file) need_value "$@"; env_file=$2; shift ;;
-    --builder) need_value "$@"; builder=$2; shift ;;
-    --dry-run) dry_run=true ;;
-    *) usage_error "unknown argument '$1'" ;;
-  esac
-  shift
-done
+# parse_args ARG...: the options, all of them checked before anything runs.
+parse_args() {
+  local problem tag
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --image) need_value "$@"; image=$2; shift ;;
+      --type) need_value "$@"; type=$2; shift ;;
+      --region) need_value "$@"; region=$2; aws_flags+=(--region); shift ;;
+      --bucket) need_value "$@"; bucket=$2; aws_flags+=(--bucket); shift ;;
+      --name) need_value "$@"; name=$2; aws_flags+=(--name); shift ;;
+      --config) need_value "$@"; config=$2; shift ;;
+      --rootfs) need_value "$@"; rootfs=$2; shift ;;
+      --output) need_value "$@"; output=$2; shift ;;
+      --env-file) need_value "$@"; env_file=$2; shift ;;
+      --builder) need_value "$@"; builder=$2; shift ;;
+      --dry-run) dry_run=true ;;
+      *) bad_arg "$1" ;;
+    esac
+    shift
+  done
 
-# --- Input: all of it is checked before anything runs. ---------------------------
-[[ -n $image ]] || usage_error "--image is required"
-problem=$(image_ref_problem "$image")
-[[ -z $problem ]] || usage_error "$problem"
-problem=$(image_ref_problem "$builder")
-[[ -z $problem ]] || usage_error "--builder: $problem"
-case $type in
-  ami | qcow2 | raw) ;;
-  *) usage_error "--type must be ami, qcow2 or raw, not '$type'" ;;
-esac
-case $rootfs in
-  "" | xfs | ext4 | btrfs) ;;
-  *) usage_error "--rootfs must be xfs, ext4 or btrfs, not '$rootfs'" ;;
-esac
-if [[ $type == ami ]]; then
-  [[ -n $region ]] || usage_error "--region (or AWS_REGION) is required for an AMI"
-  [[ -n $bucket ]] || usage_error "--bucket (or AWS_BUCKET) is required for an AMI"
-  [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
-  [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ && $bucket != *..* ]] ||
-    usage_error "--bucket '$bucket' is not an S3 bucket name (3-63 of a-z 0-9 . -)"
-  if [[ -z $name ]]; then
-    tag=${image##*/}
-    tag=${tag%@*}
-    [[ $tag == *:* ]] && tag=${tag##*:} || tag=digest
-    name=$TAG_PREFIX-$tag-$(date -u +%Y%m%d-%H%M%S)
+  # --- Input: all of it is checked before anything runs. ---------------------------
+  [[ -n $image ]] || usage_error "--image is required"
+  problem=$(image_ref_problem "$image")
+  [[ -z $problem ]] || usage_error "$problem"
+  problem=$(image_ref_problem "$builder")
+  [[ -z $problem ]] || usage_error "--builder: $problem"
+  case $type in
+    ami | qcow2 | raw) ;;
+    *) usage_error "--type must be ami, qcow2 or raw, not '$type'" ;;
+  esac
+  case $rootfs in
+    "" | xfs | ext4 | btrfs) ;;
+    *) usage_error "--rootfs must be xfs, ext4 or btrfs, not '$rootfs'" ;;
+  esac
+  if [[ $type == ami ]]; then
+    [[ -n $region ]] || usage_error "--region (or AWS_REGION) is required for an AMI"
+    [[ -n $bucket ]] || usage_error "--bucket (or AWS_BUCKET) is required for an AMI"
+    is_aws_region "$region" || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
+    [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ && $bucket != *..* ]] ||
+      usage_error "--bucket '$bucket' is not an S3 bucket name (3-63 of a-z 0-9 . -)"
+    if [[ -z $name ]]; then
+      tag=${image##*/}
+      tag=${tag%@*}
+      [[ $tag == *:* ]] && tag=${tag##*:} || tag=digest
+      name=$TAG_PREFIX-$tag-$(date -u +%Y%m%d-%H%M%S)
+    fi
+    [[ $name =~ ^[A-Za-z0-9()./_@-]{3,128}$ ]] ||
+      usage_error "--name '$name' is not a usable AMI name (3-128 of A-Z a-z 0-9 ( ) . / _ @ -)"
+  elif ((${#aws_flags[@]})); then
+    usage_error "${aws_flags[*]} only apply to --type ami"
   fi
-  [[ $name =~ ^[A-Za-z0-9()./_@-]{3,128}$ ]] ||
-    usage_error "--name '$name' is not a usable AMI name (3-128 of A-Z a-z 0-9 ( ) . / _ @ -)"
-elif ((${#aws_flags[@]})); then
-  usage_error "${aws_flags[*]} only apply to --type ami"
-fi
-[[ -f $config ]] || usage_error "config file '$config' does not exist (--config)"
-if [[ -n $env_file ]]; then
-  [[ -f $env_file && -r $env_file ]] || usage_error "--env-file '$env_file' is not a readable file"
-fi
-# Instances keep tracking the reference they were installed from: a digest
-# never moves, so `bootc upgrade` on them would never find anything.
-if [[ $image == *@sha256:* ]]; then
-  warn "instances installed from a digest reference never receive updates from bootc upgrade; build from a tag (e.g. :latest), or run bootc switch <tag> on them later"
-fi
-case $output in /*) ;; *) output=$PWD/$output ;; esac
-case $config in /*) ;; *) config=$PWD/$config ;; esac
-case $env_file in "" | /*) ;; *) env_file=$PWD/$env_file ;; esac
+  [[ -f $config ]] || usage_error "config file '$config' does not exist (--config)"
+  if [[ -n $env_file ]]; then
+    [[ -f $env_file && -r $env_file ]] || usage_error "--env-file '$env_file' is not a readable file"
+  fi
+  # Instances keep tracking the reference they were installed from: a digest
+  # never moves, so `bootc upgrade` on them would never find anything.
+  if [[ $image == *@sha256:* ]]; then
+    warn "instances installed from a digest reference never receive updates from bootc upgrade; build from a tag (e.g. :latest), or run bootc switch <tag> on them later"
+  fi
+  case $output in /*) ;; *) output=$PWD/$output ;; esac
+  case $config in /*) ;; *) config=$PWD/$config ;; esac
+  case $env_file in "" | /*) ;; *) env_file=$PWD/$env_file ;; esac
+}
 
 # show CMD...: a command as one line, quoting only what needs it.
 show() {
@@ -184,7 +188,8 @@ tags_json() {
       {Key: "\($p):version", Value: $v}, {Key: "\($p):revision", Value: $r}]'
 }
 
-if $dry_run; then
+# dry_run_plan: print every command the run would make, and run none.
+dry_run_plan() {
   echo "# dry run: nothing below is executed"
   show id -u
   show podman image exists "$image"
@@ -212,31 +217,35 @@ if $dry_run; then
       --tags "$(tags_json '<DIGEST>' '<VERSION>' '<REVISION>')"
     echo "# then: write $output/ami.json and print the AMI ID as the last line"
   fi
-  exit 0
-fi
+}
 
 # --- Preflight: read-only, fast, one clear line each. ----------------------------
-require_root
-require_cmd podman
-require_cmd jq
-podman image exists "$image" ||
-  die "image $image is not in root's container storage; pull it first: podman pull $image"
-inspect=$(podman image inspect "$image") || die "podman image inspect $image failed"
-info=$(jq -c '.[0] | {digest: (.Digest // ""), labels: (.Labels // {})}' <<<"$inspect") ||
-  die "podman image inspect $image printed no image"
-[[ $(jq -r '.labels["containers.bootc"] // empty' <<<"$info") == 1 ]] ||
-  die "image $image is not a bootc image (label containers.bootc=1 is missing)"
-digest=$(jq -r '.digest' <<<"$info")
-is_digest "$digest" || die "image $image has no manifest digest in local storage; pull it from the registry (podman pull $image)"
-version=$(jq -r '.labels["org.opencontainers.image.version"] // "unknown"' <<<"$info")
-revision=$(jq -r '.labels["org.opencontainers.image.revision"] // "unknown"' <<<"$info")
-if [[ -z $rootfs ]] && jq -e '(.labels["redhat.id"] // "") == "fedora"
-    or ((.labels["org.opencontainers.image.base.name"] // "") | test("/fedora"))' >/dev/null <<<"$info"; then
-  rootfs=xfs
-  log "Fedora-based image: using --rootfs xfs (Fedora sets no default)"
-fi
+# inspect_image: the image is in root's storage and is a bootc image; sets digest, version,
+# revision (and rootfs for a Fedora base).
+inspect_image() {
+  require_root
+  require_cmd podman
+  require_cmd jq
+  podman image exists "$image" ||
+    die "image $image is not in root's container storage; pull it first: podman pull $image"
+  inspect=$(podman image inspect "$image") || die "podman image inspect $image failed"
+  info=$(jq -c '.[0] | {digest: (.Digest // ""), labels: (.Labels // {})}' <<<"$inspect") ||
+    die "podman image inspect $image printed no image"
+  [[ $(jq -r '.labels["containers.bootc"] // empty' <<<"$info") == 1 ]] ||
+    die "image $image is not a bootc image (label containers.bootc=1 is missing)"
+  digest=$(jq -r '.digest' <<<"$info")
+  is_digest "$digest" || die "image $image has no manifest digest in local storage; pull it from the registry (podman pull $image)"
+  version=$(jq -r '.labels["org.opencontainers.image.version"] // "unknown"' <<<"$info")
+  revision=$(jq -r '.labels["org.opencontainers.image.revision"] // "unknown"' <<<"$info")
+  if [[ -z $rootfs ]] && jq -e '(.labels["redhat.id"] // "") == "fedora"
+      or ((.labels["org.opencontainers.image.base.name"] // "") | test("/fedora"))' >/dev/null <<<"$info"; then
+    rootfs=xfs
+    log "Fedora-based image: using --rootfs xfs (Fedora sets no default)"
+  fi
+}
 
-if [[ $type == ami ]]; then
+# check_aws: credentials, bucket, vmimport role and AMI name, before the long build.
+check_aws() {
   require_cmd aws "AWS CLI v2"
   out="" err=""
   aws_read sts get-caller-identity || die "AWS credentials do not work (aws sts get-caller-identity): $err"
@@ -289,32 +298,36 @@ if [[ $type == ami ]]; then
     die "cannot list our AMIs: $err"
   taken=$(jq -r '.Images[0].ImageId // empty' <<<"$out")
   [[ -z $taken ]] || die "AMI name '$name' is already taken in $region by $taken (--name)"
-fi
+}
 
 # --- Build (and for an AMI: upload, import, register). ---------------------------
-mkdir -p "$output" || die "cannot create $output"
-bib_cmd
-logfile=$output/bib-$type.log
-log "building $type from $image ($digest) with $builder; log: $logfile"
-set +e
-"${cmd[@]}" 2>&1 | tee "$logfile" >&2
-rc=${PIPESTATUS[0]}
-set -e
-# Config customizations the builder does not support for bootc disks are only a warning
-# there (osbuild/images manifestgen: WarningsOutput); say so, the build did not use them
-# as written.
-if unsupported=$(grep -m1 -o 'blueprint validation failed.*' "$logfile"); then
-  warn "bootc-image-builder does not support part of $config: ${unsupported:0:300}"
-fi
-if ((rc != 0)); then
-  if line=$(grep -m1 -o 'Unable to import snapshot.*' "$logfile"); then
-    die "the snapshot import failed: ${line:0:300} -- check the vmimport role and its access to bucket '$bucket' (log: $logfile)"
+# build_disk: run bootc-image-builder, its log on stderr and in <output>/bib-TYPE.log.
+build_disk() {
+  mkdir -p "$output" || die "cannot create $output"
+  bib_cmd
+  logfile=$output/bib-$type.log
+  log "building $type from $image ($digest) with $builder; log: $logfile"
+  set +e
+  "${cmd[@]}" 2>&1 | tee "$logfile" >&2
+  rc=${PIPESTATUS[0]}
+  set -e
+  # Config customizations the builder does not support for bootc disks are only a warning
+  # there (osbuild/images manifestgen: WarningsOutput); say so, the build did not use them
+  # as written.
+  if unsupported=$(grep -m1 -o 'blueprint validation failed.*' "$logfile"); then
+    warn "bootc-image-builder does not support part of $config: ${unsupported:0:300}"
   fi
-  last=$(grep -iE 'error|cannot|failed' "$logfile" | tail -n1 || true)
-  die "bootc-image-builder failed (exit $rc): ${last:-see the log} (log: $logfile)"
-fi
+  if ((rc != 0)); then
+    if line=$(grep -m1 -o 'Unable to import snapshot.*' "$logfile"); then
+      die "the snapshot import failed: ${line:0:300} -- check the vmimport role and its access to bucket '$bucket' (log: $logfile)"
+    fi
+    last=$(grep -iE 'error|cannot|failed' "$logfile" | tail -n1 || true)
+    die "bootc-image-builder failed (exit $rc): ${last:-see the log} (log: $logfile)"
+  fi
+}
 
-if [[ $type != ami ]]; then
+# local_disk: the qcow2 or raw disk the build wrote; its path is the last line.
+local_disk() {
   case $type in
     qcow2) disk=$output/qcow2/disk.qcow2 ;;
     raw) disk=$output/image/disk.raw ;;
@@ -322,34 +335,51 @@ if [[ $type != ami ]]; then
   [[ -f $disk ]] || die "bootc-image-builder reported success but $disk is missing (log: $logfile)"
   log "built $disk from $image ($digest)"
   echo "$disk"
-  exit 0
-fi
+}
 
-ami=$(grep -oE 'AMI registered: ami-[0-9a-f]+' "$logfile" | tail -n1 | awk '{print $3}' || true)
-snap=$(grep -oE 'Snapshot ID: snap-[0-9a-f]+' "$logfile" | tail -n1 | awk '{print $3}' || true)
-[[ -n $ami ]] || die "bootc-image-builder finished but printed no 'AMI registered: ami-...' line (log: $logfile)"
-[[ -n $snap ]] || die "bootc-image-builder registered $ami but printed no 'Snapshot ID: snap-...' line (log: $logfile)"
-log "registered $ami (snapshot $snap); waiting until it is available"
-aws_cmd ec2 wait image-available --image-ids "$ami" ||
-  die "AMI $ami did not become available (aws ec2 describe-images --image-ids $ami)"
-# IMDSv2 only: instances launched from the AMI get HttpTokens=required (and a hop limit
-# of 2, so containers reach IMDS too). bootc-image-builder cannot set it: its upload
-# (osbuild/images pkg/cloud/awscloud: AWS.Register) sends no ImdsSupport. Irreversible
-# on this AMI by design; cloud-init and the AWS SDKs speak IMDSv2.
-out="" err=""
-if ! aws_cmd ec2 modify-image-attribute --image-id "$ami" --imds-support Value=v2.0 ||
-  ! aws_read ec2 describe-image-attribute --image-id "$ami" --attribute imdsSupport ||
-  [[ $(jq -r '.ImdsSupport.Value // empty' <<<"$out") != v2.0 ]]; then
-  die "AMI $ami is available but does not require IMDSv2; do not launch it: retry with aws ec2 modify-image-attribute --image-id $ami --imds-support Value=v2.0, or deregister it${err:+ ($err)}"
-fi
-aws_cmd ec2 create-tags --resources "$ami" "$snap" --tags "$(tags_json "$digest" "$version" "$revision")" ||
-  die "AMI $ami is available but tagging it and $snap failed"
-jq -n --arg ami "$ami" --arg snap "$snap" --arg name "$name" --arg region "$region" --arg bucket "$bucket" \
-  --arg image "$image" --arg digest "$digest" --arg version "$version" --arg revision "$revision" \
-  --arg created "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg builder "$builder" \
-  '{ami_id: $ami, snapshot_id: $snap, name: $name, region: $region, bucket: $bucket,
-    image: $image, digest: $digest, version: $version, revision: $revision, created: $created,
-    imds_support: "v2.0", builder: $builder}' \
-  >"$output/ami.json" || die "cannot write $output/ami.json"
-log "AMI $ami ($name) is available in $region; details in $output/ami.json"
-echo "$ami"
+# register_ami: wait for the AMI, require IMDSv2, tag it, write ami.json; its ID is the
+# last line.
+register_ami() {
+  ami=$(grep -oE 'AMI registered: ami-[0-9a-f]+' "$logfile" | tail -n1 | awk '{print $3}' || true)
+  snap=$(grep -oE 'Snapshot ID: snap-[0-9a-f]+' "$logfile" | tail -n1 | awk '{print $3}' || true)
+  [[ -n $ami ]] || die "bootc-image-builder finished but printed no 'AMI registered: ami-...' line (log: $logfile)"
+  [[ -n $snap ]] || die "bootc-image-builder registered $ami but printed no 'Snapshot ID: snap-...' line (log: $logfile)"
+  log "registered $ami (snapshot $snap); waiting until it is available"
+  aws_cmd ec2 wait image-available --image-ids "$ami" ||
+    die "AMI $ami did not become available (aws ec2 describe-images --image-ids $ami)"
+  # IMDSv2 only: instances launched from the AMI get HttpTokens=required (and a hop limit
+  # of 2, so containers reach IMDS too). bootc-image-builder cannot set it: its upload
+  # (osbuild/images pkg/cloud/awscloud: AWS.Register) sends no ImdsSupport. Irreversible
+  # on this AMI by design; cloud-init and the AWS SDKs speak IMDSv2.
+  out="" err=""
+  if ! aws_cmd ec2 modify-image-attribute --image-id "$ami" --imds-support Value=v2.0 ||
+    ! aws_read ec2 describe-image-attribute --image-id "$ami" --attribute imdsSupport ||
+    [[ $(jq -r '.ImdsSupport.Value // empty' <<<"$out") != v2.0 ]]; then
+    die "AMI $ami is available but does not require IMDSv2; do not launch it: retry with aws ec2 modify-image-attribute --image-id $ami --imds-support Value=v2.0, or deregister it${err:+ ($err)}"
+  fi
+  aws_cmd ec2 create-tags --resources "$ami" "$snap" --tags "$(tags_json "$digest" "$version" "$revision")" ||
+    die "AMI $ami is available but tagging it and $snap failed"
+  jq -n --arg ami "$ami" --arg snap "$snap" --arg name "$name" --arg region "$region" --arg bucket "$bucket" \
+    --arg image "$image" --arg digest "$digest" --arg version "$version" --arg revision "$revision" \
+    --arg created "$(utc_now)" --arg builder "$builder" \
+    '{ami_id: $ami, snapshot_id: $snap, name: $name, region: $region, bucket: $bucket,
+      image: $image, digest: $digest, version: $version, revision: $revision, created: $created,
+      imds_support: "v2.0", builder: $builder}' \
+    >"$output/ami.json" || die "cannot write $output/ami.json"
+  log "AMI $ami ($name) is available in $region; details in $output/ami.json"
+  echo "$ami"
+}
+
+main() {
+  parse_args "$@"
+  if $dry_run; then
+    dry_run_plan
+    exit "$EX_OK"
+  fi
+  inspect_image
+  [[ $type != ami ]] || check_aws
+  build_disk
+  if [[ $type == ami ]]; then register_ami; else local_disk; fi
+}
+
+main "$@"

@@ -63,96 +63,98 @@ action="" tag="" asg="" digest="" waves="1,10%,50%,rest" max_errors=0 timeout_s=
 download_conc=25% allow_downgrade=false dry_run=false restart=false json=false poll=10
 document=bootc-testboot-os region=${AWS_REGION:-us-east-1} wait_boot=120
 ASSUME_YES=0
-while (($#)); do
-  case $1 in
-    -h | --help) usage; exit 0 ;;
-    --tag) need_value "$@"; tag=$2; shift ;;
-    --asg) need_value "$@"; asg=$2; shift ;;
-    --digest) need_value "$@"; digest=$2; shift ;;
-    --waves) need_value "$@"; waves=$2; shift ;;
-    --max-errors) need_value "$@"; max_errors=$2; shift ;;
-    --timeout) need_value "$@"; timeout_s=$2; shift ;;
-    --download-concurrency) need_value "$@"; download_conc=$2; shift ;;
-    --poll-seconds) need_value "$@"; poll=$2; shift ;;
-    --document) need_value "$@"; document=$2; shift ;;
-    --region) need_value "$@"; region=$2; shift ;;
-    --allow-downgrade) allow_downgrade=true ;;
-    --dry-run) dry_run=true ;;
-    --restart) restart=true ;;
-    --json) json=true ;;
-    --yes) ASSUME_YES=1 ;;
-    -*) usage_error "unknown option '$1'" ;;
-    *)
-      [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
-      case $1 in
-        upgrade | status | document) action=$1 ;;
-        *) usage_error "unknown action '$1' (upgrade, status or document)" ;;
-      esac
-      ;;
-  esac
-  shift
-done
 
-# --- Input: everything is checked before the first AWS call -----------------------------
-[[ -n $action ]] || usage_error "no action given (upgrade, status or document)"
+# upgrade_only FLAG: FLAG was given to an action other than upgrade.
 upgrade_only() { [[ $action == upgrade ]] || usage_error "$1 is for upgrade only"; }
-[[ $waves == "1,10%,50%,rest" ]] || upgrade_only --waves
-[[ $max_errors == 0 ]] || upgrade_only --max-errors
-[[ $download_conc == 25% ]] || upgrade_only --download-concurrency
-[[ -z $digest ]] || upgrade_only --digest
-! $allow_downgrade || upgrade_only --allow-downgrade
-! $dry_run || upgrade_only --dry-run
-! $restart || upgrade_only --restart
-[[ $ASSUME_YES == 0 ]] || upgrade_only --yes
-! $json || [[ $action == status ]] || usage_error "--json is for status only"
-[[ $document =~ ^[A-Za-z0-9_.-]{3,128}$ ]] || usage_error "--document '$document' is not an SSM document name (3-128 of letters, digits, _ . -)"
-[[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
-[[ $timeout_s =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "--timeout must be a positive number of seconds, got '$timeout_s'"
-[[ $poll =~ ^[0-9]{1,4}$ ]] || usage_error "--poll-seconds must be a whole number of seconds, got '$poll'"
-[[ $max_errors =~ ^[0-9]{1,6}$ ]] || usage_error "--max-errors must be a whole number, got '$max_errors'"
-[[ $download_conc =~ ^([1-9][0-9]{0,5}|([1-9][0-9]?|100)%)$ ]] ||
-  usage_error "--download-concurrency must be a number of hosts or 1%..100%, got '$download_conc'"
 
-if [[ $action != document ]]; then
-  [[ -n $tag || -n $asg ]] || usage_error "no instances selected: give --tag KEY=VALUE or --asg NAME"
-  [[ -z $tag || -z $asg ]] || usage_error "give --tag or --asg, not both"
-  if [[ -n $tag ]]; then
-    # EC2 tag keys: 1-128 characters, values up to 256; no control characters.
-    [[ $tag =~ ^([^=[:cntrl:]]{1,128})=([^[:cntrl:]]{0,256})$ ]] ||
-      usage_error "--tag '$tag' is not KEY=VALUE (key 1-128 characters, value up to 256, no control characters)"
-    tag_key=${BASH_REMATCH[1]} tag_value=${BASH_REMATCH[2]}
-  else
-    [[ $asg =~ ^[^[:cntrl:]]{1,255}$ ]] || usage_error "--asg '$asg' is not an Auto Scaling group name (1-255 characters)"
-  fi
-elif [[ -n $tag || -n $asg ]]; then
-  usage_error "document takes no --tag or --asg"
-fi
-
-OUTPUT=${OUTPUT:-output}
-if [[ $action == upgrade ]]; then
-  if [[ -z $digest ]]; then
-    [[ -s $OUTPUT/digest ]] || usage_error "no --digest given and no $OUTPUT/digest (make push writes it)"
-    digest=$(head -n1 "$OUTPUT/digest")
-    is_digest "$digest" || usage_error "$OUTPUT/digest does not hold a digest (sha256:<64 hex>), got '$digest'"
-  fi
-  is_digest "$digest" || usage_error "--digest must be sha256:<64 hex digits>, got '$digest'"
-  # Syntax of the wave sizes now; whether they cover the hosts once they are known.
-  IFS=, read -r -a wave_items <<<"$waves,"
-  ((${#wave_items[@]})) || usage_error "--waves is empty"
-  for i in "${!wave_items[@]}"; do
-    w=${wave_items[i]}
-    if [[ $w == rest ]]; then
-      ((i == ${#wave_items[@]} - 1)) || usage_error "--waves '$waves': rest can only be the last wave"
-    elif [[ ! $w =~ ^[1-9][0-9]{0,5}$ && ! $w =~ ^([1-9][0-9]?|100)%$ ]]; then
-      usage_error "--waves '$waves': '$w' is not a number of hosts (1 or more), a percentage (1%-100%) or rest"
-    fi
+# parse_args ARG...: the action and its options, all checked before the first AWS call.
+parse_args() {
+  local i w
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --tag) need_value "$@"; tag=$2; shift ;;
+      --asg) need_value "$@"; asg=$2; shift ;;
+      --digest) need_value "$@"; digest=$2; shift ;;
+      --waves) need_value "$@"; waves=$2; shift ;;
+      --max-errors) need_value "$@"; max_errors=$2; shift ;;
+      --timeout) need_value "$@"; timeout_s=$2; shift ;;
+      --download-concurrency) need_value "$@"; download_conc=$2; shift ;;
+      --poll-seconds) need_value "$@"; poll=$2; shift ;;
+      --document) need_value "$@"; document=$2; shift ;;
+      --region) need_value "$@"; region=$2; shift ;;
+      --allow-downgrade) allow_downgrade=true ;;
+      --dry-run) dry_run=true ;;
+      --restart) restart=true ;;
+      --json) json=true ;;
+      --yes) ASSUME_YES=1 ;;
+      -*) bad_arg "$1" ;;
+      *)
+        [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
+        case $1 in
+          upgrade | status | document) action=$1 ;;
+          *) usage_error "unknown action '$1' (upgrade, status or document)" ;;
+        esac
+        ;;
+    esac
+    shift
   done
-fi
 
-require_cmd jq
-require_cmd aws "AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
-tmp=$(mktemp -d) || die "cannot create a temporary directory"
-trap 'rm -rf "$tmp"' EXIT
+  # --- Input: everything is checked before the first AWS call -----------------------------
+  [[ -n $action ]] || usage_error "no action given (upgrade, status or document)"
+  [[ $waves == "1,10%,50%,rest" ]] || upgrade_only --waves
+  [[ $max_errors == 0 ]] || upgrade_only --max-errors
+  [[ $download_conc == 25% ]] || upgrade_only --download-concurrency
+  [[ -z $digest ]] || upgrade_only --digest
+  ! $allow_downgrade || upgrade_only --allow-downgrade
+  ! $dry_run || upgrade_only --dry-run
+  ! $restart || upgrade_only --restart
+  [[ $ASSUME_YES == 0 ]] || upgrade_only --yes
+  ! $json || [[ $action == status ]] || usage_error "--json is for status only"
+  [[ $document =~ ^[A-Za-z0-9_.-]{3,128}$ ]] || usage_error "--document '$document' is not an SSM document name (3-128 of letters, digits, _ . -)"
+  is_aws_region "$region" || usage_error "--region '$region' is not an AWS region (e.g. us-east-1)"
+  [[ $timeout_s =~ ^[1-9][0-9]{0,5}$ ]] || usage_error "--timeout must be a positive number of seconds, got '$timeout_s'"
+  [[ $poll =~ ^[0-9]{1,4}$ ]] || usage_error "--poll-seconds must be a whole number of seconds, got '$poll'"
+  [[ $max_errors =~ ^[0-9]{1,6}$ ]] || usage_error "--max-errors must be a whole number, got '$max_errors'"
+  [[ $download_conc =~ ^([1-9][0-9]{0,5}|([1-9][0-9]?|100)%)$ ]] ||
+    usage_error "--download-concurrency must be a number of hosts or 1%..100%, got '$download_conc'"
+
+  if [[ $action != document ]]; then
+    [[ -n $tag || -n $asg ]] || usage_error "no instances selected: give --tag KEY=VALUE or --asg NAME"
+    [[ -z $tag || -z $asg ]] || usage_error "give --tag or --asg, not both"
+    if [[ -n $tag ]]; then
+      # EC2 tag keys: 1-128 characters, values up to 256; no control characters.
+      [[ $tag =~ ^([^=[:cntrl:]]{1,128})=([^[:cntrl:]]{0,256})$ ]] ||
+        usage_error "--tag '$tag' is not KEY=VALUE (key 1-128 characters, value up to 256, no control characters)"
+      tag_key=${BASH_REMATCH[1]} tag_value=${BASH_REMATCH[2]}
+    else
+      [[ $asg =~ ^[^[:cntrl:]]{1,255}$ ]] || usage_error "--asg '$asg' is not an Auto Scaling group name (1-255 characters)"
+    fi
+  elif [[ -n $tag || -n $asg ]]; then
+    usage_error "document takes no --tag or --asg"
+  fi
+
+  OUTPUT=${OUTPUT:-output}
+  if [[ $action == upgrade ]]; then
+    if [[ -z $digest ]]; then
+      [[ -s $OUTPUT/digest ]] || usage_error "no --digest given and no $OUTPUT/digest (make push writes it)"
+      digest=$(head -n1 "$OUTPUT/digest")
+      is_digest "$digest" || usage_error "$OUTPUT/digest does not hold a digest (sha256:<64 hex>), got '$digest'"
+    fi
+    is_digest "$digest" || usage_error "--digest must be sha256:<64 hex digits>, got '$digest'"
+    # Syntax of the wave sizes now; whether they cover the hosts once they are known.
+    IFS=, read -r -a wave_items <<<"$waves,"
+    ((${#wave_items[@]})) || usage_error "--waves is empty"
+    for i in "${!wave_items[@]}"; do
+      w=${wave_items[i]}
+      if [[ $w == rest ]]; then
+        ((i == ${#wave_items[@]} - 1)) || usage_error "--waves '$waves': rest can only be the last wave"
+      elif [[ ! $w =~ ^[1-9][0-9]{0,5}$ && ! $w =~ ^([1-9][0-9]?|100)%$ ]]; then
+        usage_error "--waves '$waves': '$w' is not a number of hosts (1 or more), a percentage (1%-100%) or rest"
+      fi
+    done
+  fi
+}
 
 # --- AWS calls ---------------------------------------------------------------------------
 # aws_try ARGS...: the CLI's JSON on stdout, its error text in $tmp/err, its exit code.
@@ -226,6 +228,16 @@ pings() {
     jq -r --args '(.InstanceInformationList | map({(.InstanceId): .PingStatus}) | add // {}) as $p
       | $ARGS.positional[] | "\(.)\t\($p[.] // "NotManaged")"' -- "${ids[@]:i:BATCH}" <<<"$out"
   done
+}
+
+# select_and_ping: after the preflight, the selected instances into the caller's ids and
+# their "ID<TAB>PingStatus" lines into $tmp/ping.
+select_and_ping() {
+  preflight
+  select_hosts >"$tmp/hosts"
+  mapfile -t ids <"$tmp/hosts"
+  ((${#ids[@]})) || die "no instance matches $(selection) in $region"
+  pings "${ids[@]}" >"$tmp/ping"
 }
 
 # ssm_run ACTION DIGEST CONCURRENCY MAXERRORS DEADLINE IDS...: send the document's ACTION
@@ -312,13 +324,9 @@ do_document() {
 
 # --- status --------------------------------------------------------------------------------
 do_status() {
-  preflight
   local ids=() online=() id p
-  select_hosts >"$tmp/hosts"
-  mapfile -t ids <"$tmp/hosts"
-  ((${#ids[@]})) || die "no instance matches $(selection) in $region"
+  select_and_ping
   declare -A ping_of=()
-  pings "${ids[@]}" >"$tmp/ping"
   while IFS=$'\t' read -r id p; do ping_of[$id]=$p; [[ $p == Online ]] && online+=("$id"); done <"$tmp/ping"
   echo '{}' >"$tmp/results.json"
   ((${#online[@]} == 0)) || ssm_run status "" 100% 100% $((SECONDS + timeout_s)) "${online[@]}"
@@ -352,7 +360,7 @@ stq() { jq -r "$@" "$statef"; }
 # shellcheck disable=SC2016 # jq programs: $names are jq variables
 host_set() {
   st '.hosts[$i].state = $s | .hosts[$i].detail = (if $d == "" then null else $d end) | .updated = $t' \
-    --arg i "$1" --arg s "$2" --arg d "${3:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    --arg i "$1" --arg s "$2" --arg d "${3:-}" --arg t "$(utc_now)"
   log "  $1: $2${3:+ ($3)}"
 }
 
@@ -561,13 +569,8 @@ report() {
 
 # shellcheck disable=SC2016 # jq programs: $names are jq variables
 do_upgrade() {
-  preflight
-  local ids=() online=() id p
-  select_hosts >"$tmp/hosts"
-  mapfile -t ids <"$tmp/hosts"
-  ((${#ids[@]})) || die "no instance matches $(selection) in $region"
-  local offline=()
-  pings "${ids[@]}" >"$tmp/ping"
+  local ids=() online=() offline=() id p
+  select_and_ping
   while IFS=$'\t' read -r id p; do
     if [[ $p == Online ]]; then online+=("$id"); else offline+=("$id"); warn "$id: SSM agent is $p: skipped"; fi
   done <"$tmp/ping"
@@ -606,7 +609,7 @@ do_upgrade() {
   if ! $resume; then
     mkdir -p "$OUTPUT/fleet" || die "cannot create $OUTPUT/fleet"
     jq -n --arg id "$key" --arg d "$digest" --arg sel "$(selection)" --arg r "$region" --arg doc "$document" \
-      --arg w "$waves" --argjson me "$max_errors" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --args \
+      --arg w "$waves" --argjson me "$max_errors" --arg t "$(utc_now)" --args \
       '{id: $id, digest: $d, selection: $sel, region: $r, document: $doc, waves_spec: $w, max_errors: $me,
         started: $t, updated: $t, status: "in-progress", waves: [],
         hosts: (reduce $ARGS.positional[] as $h ({}; .[$h] = {wave: null, state: "pending", from: null, detail: null}))}' \
@@ -675,8 +678,16 @@ do_upgrade() {
   ((bad == 0)) || warn "$bad host(s) did not take $digest (see the report)"
 }
 
-case $action in
-  document) do_document ;;
-  status) do_status ;;
-  upgrade) do_upgrade ;;
-esac
+main() {
+  parse_args "$@"
+  require_cmd jq
+  require_cmd aws "AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
+  temp_dir "${TMPDIR:-/tmp}"
+  case $action in
+    document) do_document ;;
+    status) do_status ;;
+    upgrade) do_upgrade ;;
+  esac
+}
+
+main "$@"

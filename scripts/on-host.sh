@@ -32,13 +32,14 @@ SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 host=""
 while (($#)); do
   case $1 in
-    -h | --help) usage; exit 0 ;;
-    --host) need_value "$@"; host=$2; shift 2 ;;
-    --host=*) host=${1#--host=}; [[ -n $host ]] || usage_error "--host needs a value"; shift ;;
+    -h | --help) usage ;;
+    --host) need_value "$@"; host=$2; shift ;;
+    --host=*) host=${1#--host=}; [[ -n $host ]] || usage_error "--host needs a value" ;;
     --) shift; break ;;
-    -*) usage_error "unknown option '$1'" ;;
+    -*) bad_arg "$1" ;;
     *) break ;;
   esac
+  shift
 done
 (($#)) || usage_error "no script given (e.g. upgrade-os.sh status)"
 script=$1

@@ -7,7 +7,7 @@
 #
 # Usage: push-image.sh [OPTIONS]          (normally through `make push`)
 #
-# Options:
+# Options (build-image.sh takes the same first four, to tag what this pushes):
 #   --image NAME          repository to push to, without tag (default $IMAGE)
 #   --version TAG         tag of the local image to push (default $VERSION)
 #   --tag TAG             also push under TAG; repeatable (default: $EXTRA_TAGS, space-separated)
@@ -34,37 +34,26 @@ digestfile=""
 
 while (($#)); do
   case $1 in
-    --image) need_value "$@"; image=$2; shift 2 ;;
-    --version) need_value "$@"; version=$2; shift 2 ;;
-    --tag) need_value "$@"; tags+=("$2"); shift 2 ;;
-    --no-latest) latest=false; shift ;;
-    --digestfile) need_value "$@"; digestfile=$2; shift 2 ;;
-    --tls-verify=*) tls_verify=${1#*=}; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    --image) need_value "$@"; image=$2; shift ;;
+    --version) need_value "$@"; version=$2; shift ;;
+    --tag) need_value "$@"; tags+=("$2"); shift ;;
+    --no-latest) latest=false ;;
+    --digestfile) need_value "$@"; digestfile=$2; shift ;;
+    --tls-verify=*) tls_verify=${1#*=} ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 digestfile=${digestfile:-$output/digest}
 
 # --- Validate everything before touching the registry -------------------------
-[[ -n $image ]] || usage_error "no image name: pass --image or set IMAGE"
-[[ -n $version ]] || usage_error "no version: pass --version or set VERSION"
-# NAME is registry/path only: a tag or digest in it would silently be pushed as a
-# different repository.
-is_repo_name "$image" ||
-  usage_error "--image must be REGISTRY/PATH in lower case without tag or digest, got '$image'"
-is_tag "$version" || usage_error "version '$version' is not a valid tag"
-for t in "${tags[@]}"; do
-  is_tag "$t" || usage_error "tag '$t' is not a valid tag"
-done
+check_image_args "$image" "$version" "${tags[@]}"
 case $tls_verify in
   true) ;;
   false)
-    registry=${image%%/*}
-    case ${registry%:*} in
-      localhost | 127.0.0.1 | '[::1]') ;;
-      *) usage_error "--tls-verify=false is only allowed for a registry on localhost, not '$registry'" ;;
-    esac
+    is_local_registry "${image%%/*}" ||
+      usage_error "--tls-verify=false is only allowed for a registry on localhost, not '${image%%/*}'"
     ;;
   *) usage_error "--tls-verify must be true or false, got '$tls_verify'" ;;
 esac
@@ -77,23 +66,16 @@ podman image exists "$src" || die "local image '$src' not found (run 'make build
 # bootc and no real kernel: hosts that took it as an update would not boot it. It may
 # go to a registry on this machine (tests, make run), never to a real one.
 base=$(podman image inspect --format '{{ index .Labels "org.opencontainers.image.base.name" }}' "$src" 2>/dev/null || true)
-if [[ $base == localhost/bootc-testboot-standin:* ]]; then
-  case ${image%%/*} in
-    localhost | localhost:* | 127.0.0.1 | 127.0.0.1:* | '[::1]' | '[::1]:'*) ;;
-    *) die "$src is built on the local Debian stand-in ($base), not a bootc base: refusing to push it to ${image%%/*} (rebuild with the real BASE_IMAGE)" ;;
-  esac
+if [[ $base == localhost/bootc-testboot-standin:* ]] && ! is_local_registry "${image%%/*}"; then
+  die "$src is built on the local Debian stand-in ($base), not a bootc base: refusing to push it to ${image%%/*} (rebuild with the real BASE_IMAGE)"
 fi
 
 # --- Push ------------------------------------------------------------------------
 # The version tag first, then the others; duplicates are pushed once.
-push_tags=("$version")
-$latest && push_tags+=(latest)
-push_tags+=("${tags[@]}")
-mapfile -t push_tags < <(printf '%s\n' "${push_tags[@]}" | awk '!seen[$0]++')
+mapfile -t push_tags < <(image_tags "$version" "$latest" "${tags[@]}")
 
 mkdir -p "$(dirname "$digestfile")" || die "cannot create the directory of $digestfile"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+temp_dir "${TMPDIR:-/tmp}"
 
 # One upload, under the version tag; every other tag is then pointed at that
 # digest by copying the manifest as it is (skopeo --preserve-digests; the layers

@@ -40,11 +40,10 @@ readonly MIN_ROLLBACK_APPLY=1.1.7
 ASSUME_YES=0 full_reboot=false
 while (($#)); do
   case $1 in
-    -h | --help) usage; exit 0 ;;
+    -h | --help) usage ;;
     --yes) ASSUME_YES=1 ;;
     --full-reboot) full_reboot=true ;;
-    -*) usage_error "unknown option '$1'" ;;
-    *) usage_error "unexpected argument '$1'" ;;
+    *) bad_arg "$1" ;;
   esac
   shift
 done
@@ -64,7 +63,7 @@ require_bootc_host "$s"
 [[ $(jq -r '.status.rollback.image != null' <<<"$s") == true ]] ||
   die "the rollback deployment is not container image based; bootc cannot roll back to it"
 
-booted=$(jq -r '.status.booted.image.imageDigest // empty' <<<"$s")
+booted=$(digest_at .status.booted.image.imageDigest "$s")
 booted_version=$(jq -r '.status.booted.image.version // empty' <<<"$s")
 target=$(jq -r '.status.rollback.image.imageDigest' <<<"$s")
 

@@ -52,68 +52,76 @@ GUEST_DIR=/run/bootc-testboot-run
 PROXYD_PATHS=(/usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket-proxyd)
 
 # --- Arguments -------------------------------------------------------------------
-cmd=${1:-}
-case $cmd in
-  -h | --help) usage; exit "$EX_OK" ;;
-  start | shell | upgrade | stop) shift ;;
-  _supervise) shift; [[ $# -eq 1 ]] || usage_error "_supervise takes the state directory" ;;
-  "") usage_error "a command is required: start, shell, upgrade or stop" ;;
-  *) usage_error "unknown command '$cmd'" ;;
-esac
+cmd="" dir="" image="" port=8080 reset=false mode=auto command="" have_command=false timeout=""
 
-dir="" image="" port=8080 reset=false mode=auto command="" have_command=false timeout=""
-if [[ $cmd == _supervise ]]; then
-  dir=$1
-  set --
-fi
-while (($#)); do
-  case $1 in
-    --dir) need_value "$@"; dir=$2; shift 2 ;;
-    --image) need_value "$@"; image=$2; shift 2 ;;
-    --port) need_value "$@"; port=$2; shift 2 ;;
-    --reset) reset=true; shift ;;
-    --mode) need_value "$@"; mode=$2; shift 2 ;;
-    # A command may start with a dash or be anything at all: it is the guest's input.
-    --command) [[ $# -ge 2 && -n $2 ]] || usage_error "--command needs a value"; command=$2; have_command=true; shift 2 ;;
-    --timeout) need_value "$@"; timeout=$2; shift 2 ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
-  esac
-done
-
-allowed() { # allowed FLAG COMMAND...: FLAG was given to a command that takes it
+# allowed FLAG COMMAND...: FLAG was given to a command that takes it.
+allowed() {
   local flag=$1
   shift
   local c
   for c in "$@"; do [[ $cmd == "$c" ]] && return 0; done
   usage_error "$flag is not an option of '$cmd'"
 }
-[[ -n $dir ]] || usage_error "--dir is required"
-[[ $dir != *$'\n'* ]] || usage_error "--dir must not contain a newline"
-[[ -z $image ]] || allowed --image start upgrade
-[[ $port == 8080 ]] || allowed --port start
-! $reset || allowed --reset start
-[[ $mode == auto ]] || allowed --mode start
-! $have_command || allowed --command shell
-[[ -z $timeout ]] || allowed --timeout start upgrade stop
-if [[ $cmd == start || $cmd == upgrade ]]; then
-  [[ -n $image ]] || usage_error "--image is required"
-  [[ $image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || usage_error "--image '$image' is not an image reference"
-fi
-if [[ ! $port =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
-  usage_error "--port '$port' is not a port number (1-65535)"
-fi
-case $mode in auto | nspawn | vm) ;; *) usage_error "--mode must be auto, nspawn or vm, not '$mode'" ;; esac
-if [[ -n $timeout ]]; then
-  [[ $timeout =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--timeout '$timeout' is not a number of seconds (1-9999)"
-elif [[ $cmd == stop ]]; then
-  timeout=30
-else
-  timeout=120
-fi
 
-dir=$(realpath -m -- "$dir")
-rt=$dir/runtime # exists while a guest runs; removed when it stops
+# parse_args ARG...: the command and its options, all checked before anything runs.
+parse_args() {
+  cmd=${1:-}
+  case $cmd in
+    -h | --help) usage ;;
+    start | shell | upgrade | stop) shift ;;
+    _supervise) shift; [[ $# -eq 1 ]] || usage_error "_supervise takes the state directory" ;;
+    "") usage_error "a command is required: start, shell, upgrade or stop" ;;
+    -*) bad_arg "$cmd" ;;
+    *) usage_error "unknown command '$cmd'" ;;
+  esac
+
+  if [[ $cmd == _supervise ]]; then
+    dir=$1
+    set --
+  fi
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --dir) need_value "$@"; dir=$2; shift ;;
+      --image) need_value "$@"; image=$2; shift ;;
+      --port) need_value "$@"; port=$2; shift ;;
+      --reset) reset=true ;;
+      --mode) need_value "$@"; mode=$2; shift ;;
+      # A command may start with a dash or be anything at all: it is the guest's input.
+      --command) [[ $# -ge 2 && -n $2 ]] || usage_error "--command needs a value"; command=$2; have_command=true; shift ;;
+      --timeout) need_value "$@"; timeout=$2; shift ;;
+      *) bad_arg "$1" ;;
+    esac
+    shift
+  done
+
+  [[ -n $dir ]] || usage_error "--dir is required"
+  [[ $dir != *$'\n'* ]] || usage_error "--dir must not contain a newline"
+  [[ -z $image ]] || allowed --image start upgrade
+  [[ $port == 8080 ]] || allowed --port start
+  ! $reset || allowed --reset start
+  [[ $mode == auto ]] || allowed --mode start
+  ! $have_command || allowed --command shell
+  [[ -z $timeout ]] || allowed --timeout start upgrade stop
+  if [[ $cmd == start || $cmd == upgrade ]]; then
+    [[ -n $image ]] || usage_error "--image is required"
+    [[ $image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || usage_error "--image '$image' is not an image reference"
+  fi
+  if [[ ! $port =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
+    usage_error "--port '$port' is not a port number (1-65535)"
+  fi
+  case $mode in auto | nspawn | vm) ;; *) usage_error "--mode must be auto, nspawn or vm, not '$mode'" ;; esac
+  if [[ -n $timeout ]]; then
+    [[ $timeout =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--timeout '$timeout' is not a number of seconds (1-9999)"
+  elif [[ $cmd == stop ]]; then
+    timeout=30
+  else
+    timeout=120
+  fi
+
+  dir=$(realpath -m -- "$dir")
+  rt=$dir/runtime # exists while a guest runs; removed when it stops
+}
 
 # --- Helpers ---------------------------------------------------------------------
 
@@ -526,10 +534,15 @@ cmd_upgrade() {
   summary "upgraded from ${old_id:0:12}, /var kept"
 }
 
-case $cmd in
-  start) cmd_start ;;
-  shell) cmd_shell ;;
-  stop) cmd_stop ;;
-  upgrade) cmd_upgrade ;;
-  _supervise) supervise ;;
-esac
+main() {
+  parse_args "$@"
+  case $cmd in
+    start) cmd_start ;;
+    shell) cmd_shell ;;
+    stop) cmd_stop ;;
+    upgrade) cmd_upgrade ;;
+    _supervise) supervise ;;
+  esac
+}
+
+main "$@"

@@ -31,11 +31,12 @@ rotate=false
 
 while (($#)); do
   case $1 in
-    --key-dir) need_value "$@"; key_dir=$2; shift 2 ;;
-    --rotate) rotate=true; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    --key-dir) need_value "$@"; key_dir=$2; shift ;;
+    --rotate) rotate=true ;;
+    *) bad_arg "$1" ;;
   esac
+  shift
 done
 
 if [[ -z $key_dir ]]; then
@@ -71,8 +72,7 @@ require_cmd cosign "install cosign: https://docs.sigstore.dev/cosign/system_conf
 
 # The password is random and never printed: it goes to a file only its owner reads.
 (umask 077 && mkdir -p -- "$key_dir") || die "cannot create $key_dir"
-tmp=$(mktemp -d "$key_dir/.new.XXXXXX") || die "cannot create a temporary directory in $key_dir"
-trap 'rm -rf "$tmp"' EXIT
+temp_dir "$key_dir"
 (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$tmp/password") || die "cannot write the password"
 # cosign generate-key-pair writes cosign.key and cosign.pub into the working
 # directory and reads the password from COSIGN_PASSWORD

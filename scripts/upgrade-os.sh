@@ -75,38 +75,35 @@ readonly MIN_DOWNLOAD_ONLY=1.12.0
 
 action="" force=false json=false allow_downgrade=false full_reboot=false
 ASSUME_YES=0
-while (($#)); do
-  case $1 in
-    -h | --help) usage; exit 0 ;;
-    --yes) ASSUME_YES=1 ;;
-    --force) force=true ;;
-    --allow-downgrade) allow_downgrade=true ;;
-    --full-reboot) full_reboot=true ;;
-    --json) json=true ;;
-    -*) usage_error "unknown option '$1'" ;;
-    *)
-      [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
-      case $1 in
-        status | check | download | apply) action=$1 ;;
-        *) usage_error "unknown action '$1' (status, check, download or apply)" ;;
-      esac
-      ;;
-  esac
-  shift
-done
-[[ -n $action ]] || usage_error "no action given (status, check, download or apply)"
-[[ $action == status || $json == false ]] || usage_error "--json is for status only"
-[[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
-[[ $action == apply || $full_reboot == false ]] || usage_error "--full-reboot is for apply only"
-[[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
-[[ $action == download || $action == apply || $allow_downgrade == false ]] ||
-  usage_error "--allow-downgrade is for download and apply only"
-
-require_cmd jq
-require_cmd bootc "this is not a bootc host"
-require_root
-
-digest_at() { jq -r "$1 // empty" <<<"$2"; }
+# parse_args ARG...: the action and its options, all checked before anything runs.
+parse_args() {
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --yes) ASSUME_YES=1 ;;
+      --force) force=true ;;
+      --allow-downgrade) allow_downgrade=true ;;
+      --full-reboot) full_reboot=true ;;
+      --json) json=true ;;
+      -*) bad_arg "$1" ;;
+      *)
+        [[ -z $action ]] || usage_error "unexpected argument '$1' (one action at a time)"
+        case $1 in
+          status | check | download | apply) action=$1 ;;
+          *) usage_error "unknown action '$1' (status, check, download or apply)" ;;
+        esac
+        ;;
+    esac
+    shift
+  done
+  [[ -n $action ]] || usage_error "no action given (status, check, download or apply)"
+  [[ $action == status || $json == false ]] || usage_error "--json is for status only"
+  [[ $action == apply || $ASSUME_YES == 0 ]] || usage_error "--yes is for apply only"
+  [[ $action == apply || $full_reboot == false ]] || usage_error "--full-reboot is for apply only"
+  [[ $action == download || $action == apply || $force == false ]] || usage_error "--force is for download and apply only"
+  [[ $action == download || $action == apply || $allow_downgrade == false ]] ||
+    usage_error "--allow-downgrade is for download and apply only"
+}
 
 # refuse_bad DIGEST WHAT: stop unless --force when a rollback abandoned DIGEST.
 refuse_bad() {
@@ -165,7 +162,7 @@ query_registry() {
   local dir
   dir=$(testboot_state_dir)
   if mkdir -p "$dir" 2>/dev/null; then
-    if ! { jq -c --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{checked: $at, available: .}' <<<"$avail" >"$dir/last-check.tmp" &&
+    if ! { jq -c --arg at "$(utc_now)" '{checked: $at, available: .}' <<<"$avail" >"$dir/last-check.tmp" &&
       mv "$dir/last-check.tmp" "$dir/last-check"; }; then
       warn "cannot record the check in $dir/last-check"
     fi
@@ -423,9 +420,17 @@ do_apply() {
   echo "rebooting into $staged (journalctl -u $APPLY_UNIT); afterwards: verify-instance.sh --expect-digest $staged"
 }
 
-case $action in
-  status) do_status ;;
-  check) do_check ;;
-  download) do_download ;;
-  apply) do_apply ;;
-esac
+main() {
+  parse_args "$@"
+  require_cmd jq
+  require_cmd bootc "this is not a bootc host"
+  require_root
+  case $action in
+    status) do_status ;;
+    check) do_check ;;
+    download) do_download ;;
+    apply) do_apply ;;
+  esac
+}
+
+main "$@"

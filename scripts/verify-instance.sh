@@ -43,39 +43,38 @@ layout_checks=false json=false gate=false
 # The ostree boot marker; tests point it elsewhere.
 ostree_booted=${TESTBOOT_OSTREE_BOOTED:-/run/ostree-booted}
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+# parse_args ARG...: the options, all checked before the first query.
+parse_args() {
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      --expect-digest) need_value "$@"; expect_digest=$2; shift ;;
+      --expect-version) need_value "$@"; expect_version=$2; shift ;;
+      --url) need_value "$@"; url=${2%/}; shift ;;
+      --min-free-mb) need_value "$@"; min_free_mb=$2; shift ;;
+      --min-free-percent) need_value "$@"; min_free_percent=$2; shift ;;
+      --timeout) need_value "$@"; timeout_s=$2; shift ;;
+      --wait-boot) need_value "$@"; wait_boot=$2; shift ;;
+      --unit-dir) need_value "$@"; unit_dir=$2; shift ;;
+      --layout-checks) layout_checks=true ;;
+      --json) json=true ;;
+      --gate) gate=true ;;
+      *) bad_arg "$1" ;;
+    esac
+    shift
+  done
 
-while (($#)); do
-  case $1 in
-    --expect-digest) need_value "$@"; expect_digest=$2; shift 2 ;;
-    --expect-version) need_value "$@"; expect_version=$2; shift 2 ;;
-    --url) need_value "$@"; url=${2%/}; shift 2 ;;
-    --min-free-mb) need_value "$@"; min_free_mb=$2; shift 2 ;;
-    --min-free-percent) need_value "$@"; min_free_percent=$2; shift 2 ;;
-    --timeout) need_value "$@"; timeout_s=$2; shift 2 ;;
-    --wait-boot) need_value "$@"; wait_boot=$2; shift 2 ;;
-    --unit-dir) need_value "$@"; unit_dir=$2; shift 2 ;;
-    --layout-checks) layout_checks=true; shift ;;
-    --json) json=true; shift ;;
-    --gate) gate=true; shift ;;
-    -h | --help) usage; exit "$EX_OK" ;;
-    *) usage_error "unknown argument '$1'" ;;
-  esac
-done
+  [[ -z $expect_digest ]] || is_digest "$expect_digest" ||
+    usage_error "--expect-digest must be sha256:<64 hex digits>, got '$expect_digest'"
+  [[ $url =~ ^https?://[^[:space:]]+$ ]] || usage_error "--url must be an http:// or https:// URL, got '$url'"
+  is_uint "$min_free_mb" || usage_error "--min-free-mb must be a whole number of MiB, got '$min_free_mb'"
+  { is_uint "$min_free_percent" && ((min_free_percent <= 100)); } ||
+    usage_error "--min-free-percent must be 0..100, got '$min_free_percent'"
+  { is_uint "$timeout_s" && ((timeout_s > 0)); } || usage_error "--timeout must be a positive number of seconds, got '$timeout_s'"
+  is_uint "$wait_boot" || usage_error "--wait-boot must be a whole number of seconds, got '$wait_boot'"
+  [[ -d $unit_dir ]] || usage_error "--unit-dir '$unit_dir' is not a directory"
+}
 
-[[ -z $expect_digest ]] || is_digest "$expect_digest" ||
-  usage_error "--expect-digest must be sha256:<64 hex digits>, got '$expect_digest'"
-[[ $url =~ ^https?://[^[:space:]]+$ ]] || usage_error "--url must be an http:// or https:// URL, got '$url'"
-is_uint "$min_free_mb" || usage_error "--min-free-mb must be a whole number of MiB, got '$min_free_mb'"
-{ is_uint "$min_free_percent" && ((min_free_percent <= 100)); } ||
-  usage_error "--min-free-percent must be 0..100, got '$min_free_percent'"
-{ is_uint "$timeout_s" && ((timeout_s > 0)); } || usage_error "--timeout must be a positive number of seconds, got '$timeout_s'"
-is_uint "$wait_boot" || usage_error "--wait-boot must be a whole number of seconds, got '$wait_boot'"
-[[ -d $unit_dir ]] || usage_error "--unit-dir '$unit_dir' is not a directory"
-
-require_cmd jq "apt-get install jq / dnf install jq"
-require_cmd curl
-require_cmd systemctl "verify-instance.sh checks a systemd host"
 
 # --- Results ----------------------------------------------------------------
 # Each check appends one JSON object; the summary and the exit code derive from them.
@@ -417,73 +416,91 @@ check_free_space() { # MOUNTPOINT
 }
 
 # --- Run -------------------------------------------------------------------------
-check_bootc
-check_sigpolicy
-check_system_state
-discover_apps
-if [[ $apps_json == "[]" ]]; then
-  record FAIL apps "no unit in $unit_dir declares X-Testboot-HealthPath=: the image ships no app"
-fi
-while IFS=$'\t' read -r app_unit app_path; do
-  [[ -n $app_unit ]] || continue
-  check_unit "$app_unit"
-  check_http "health:$app_unit" "$app_path"
-done < <(jq -r '.[] | [.unit, .health_path] | @tsv' <<<"$apps_json")
-check_unit nginx.service
-check_sshd
-check_http http:/ / HEAD
-check_api_info
-check_layout
-# With composefs, / is a read-only overlay whose free space says nothing; updates
-# land in /sysroot.
-if findmnt -n /sysroot >/dev/null 2>&1; then check_free_space /sysroot; else check_free_space /; fi
-check_free_space /var
+# run_checks: every check, in the order the lines are printed.
+run_checks() {
+  check_bootc
+  check_sigpolicy
+  check_system_state
+  discover_apps
+  if [[ $apps_json == "[]" ]]; then
+    record FAIL apps "no unit in $unit_dir declares X-Testboot-HealthPath=: the image ships no app"
+  fi
+  while IFS=$'\t' read -r app_unit app_path; do
+    [[ -n $app_unit ]] || continue
+    check_unit "$app_unit"
+    check_http "health:$app_unit" "$app_path"
+  done < <(jq -r '.[] | [.unit, .health_path] | @tsv' <<<"$apps_json")
+  check_unit nginx.service
+  check_sshd
+  check_http http:/ / HEAD
+  check_api_info
+  check_layout
+  # With composefs, / is a read-only overlay whose free space says nothing; updates
+  # land in /sysroot.
+  if findmnt -n /sysroot >/dev/null 2>&1; then check_free_space /sysroot; else check_free_space /; fi
+  check_free_space /var
+}
 
-summary="$n_pass passed, $n_fail failed, $n_skip skipped"
-$gate && summary="$summary; $n_fail_required required failed"
-if $json; then
-  printf '%s\n' "${checks[@]}" | jq -s \
-    --argjson pass "$n_pass" --argjson fail "$n_fail" --argjson skip "$n_skip" \
-    --argjson gate "$gate" --argjson fail_required "$n_fail_required" \
-    --argjson bootc_host "$bootc_host" --arg bootc_reason "$bootc_reason" \
-    --arg image "$booted_image" --arg digest "$booted_digest" --arg version "$booted_version" \
-    --arg expect_digest "$expect_digest" --arg expect_version "$expect_version" \
-    --arg state "$system_state" --argjson apps "$apps_json" --argjson api_info "$api_info" \
-    --arg url "$url" --arg unit_dir "$unit_dir" --argjson layout_checks "$layout_checks" \
-    --argjson min_mb "$min_free_mb" --argjson min_pct "$min_free_percent" \
-    --arg failed "$(printf '%s\n' "${failed_units[@]}")" \
-    '{
-      ok: (if $gate then $fail_required == 0 else $fail == 0 end),
-      checks: .,
-      summary: {passed: $pass, failed: $fail, skipped: $skip, required_failed: $fail_required},
-      facts: {
-        bootc_host: $bootc_host,
-        bootc_skip_reason: (if $bootc_reason == "" then null else $bootc_reason end),
-        booted: (if $bootc_host then {image: $image, digest: $digest, version: $version} else null end),
-        expect: {digest: (if $expect_digest == "" then null else $expect_digest end),
-                 version: (if $expect_version == "" then null else $expect_version end)},
-        system_state: $state,
-        failed_units: ($failed | split("\n") | map(select(. != ""))),
-        apps: $apps,
-        api_info: $api_info,
-        url: $url,
-        unit_dir: $unit_dir,
-        layout_checks: $layout_checks,
-        min_free: {mib: $min_mb, percent: $min_pct}
-      }
-    }'
-else
-  printf 'summary: %s\n' "$summary"
-fi
+# report: the summary (or the JSON document) and the journal entry; exits 1 when a
+# check failed.
+report() {
+  summary="$n_pass passed, $n_fail failed, $n_skip skipped"
+  $gate && summary="$summary; $n_fail_required required failed"
+  if $json; then
+    printf '%s\n' "${checks[@]}" | jq -s \
+      --argjson pass "$n_pass" --argjson fail "$n_fail" --argjson skip "$n_skip" \
+      --argjson gate "$gate" --argjson fail_required "$n_fail_required" \
+      --argjson bootc_host "$bootc_host" --arg bootc_reason "$bootc_reason" \
+      --arg image "$booted_image" --arg digest "$booted_digest" --arg version "$booted_version" \
+      --arg expect_digest "$expect_digest" --arg expect_version "$expect_version" \
+      --arg state "$system_state" --argjson apps "$apps_json" --argjson api_info "$api_info" \
+      --arg url "$url" --arg unit_dir "$unit_dir" --argjson layout_checks "$layout_checks" \
+      --argjson min_mb "$min_free_mb" --argjson min_pct "$min_free_percent" \
+      --arg failed "$(printf '%s\n' "${failed_units[@]}")" \
+      '{
+        ok: (if $gate then $fail_required == 0 else $fail == 0 end),
+        checks: .,
+        summary: {passed: $pass, failed: $fail, skipped: $skip, required_failed: $fail_required},
+        facts: {
+          bootc_host: $bootc_host,
+          bootc_skip_reason: (if $bootc_reason == "" then null else $bootc_reason end),
+          booted: (if $bootc_host then {image: $image, digest: $digest, version: $version} else null end),
+          expect: {digest: (if $expect_digest == "" then null else $expect_digest end),
+                   version: (if $expect_version == "" then null else $expect_version end)},
+          system_state: $state,
+          failed_units: ($failed | split("\n") | map(select(. != ""))),
+          apps: $apps,
+          api_info: $api_info,
+          url: $url,
+          unit_dir: $unit_dir,
+          layout_checks: $layout_checks,
+          min_free: {mib: $min_mb, percent: $min_pct}
+        }
+      }'
+  else
+    printf 'summary: %s\n' "$summary"
+  fi
 
-if $gate; then
-  # The gate logs its own decision (one line per boot, not one per attempt).
-  ((n_fail_required == 0)) || exit "$EX_FAIL"
+  if $gate; then
+    # The gate logs its own decision (one line per boot, not one per attempt).
+    ((n_fail_required == 0)) || exit "$EX_FAIL"
+    exit "$EX_OK"
+  fi
+  if ((n_fail > 0)); then
+    journal warning "verification failed: $summary"
+    exit "$EX_FAIL"
+  fi
+  journal info "verification passed: $summary"
   exit "$EX_OK"
-fi
-if ((n_fail > 0)); then
-  journal warning "verification failed: $summary"
-  exit "$EX_FAIL"
-fi
-journal info "verification passed: $summary"
-exit "$EX_OK"
+}
+
+main() {
+  parse_args "$@"
+  require_cmd jq "apt-get install jq / dnf install jq"
+  require_cmd curl
+  require_cmd systemctl "verify-instance.sh checks a systemd host"
+  run_checks
+  report
+}
+
+main "$@"

@@ -8,6 +8,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
 cd "$ROOT"
 
 # name | tools it needs | install hint | command
@@ -34,15 +36,18 @@ SUITES=(
 
 suite_names() { local s; for s in "${SUITES[@]}"; do printf '%s\n' "${s%%|*}"; done; }
 
-if [[ ${1:-} == --list ]]; then suite_names; exit 0; fi
-if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
-  exit 0
-fi
-
-wanted=("$@")
-for w in "${wanted[@]}"; do
-  suite_names | grep -qx -- "$w" || { echo "run-suites: unknown suite '$w' (see --list)" >&2; exit 2; }
+wanted=()
+while (($#)); do
+  case $1 in
+    -h | --help) usage ;;
+    --list) suite_names; exit "$EX_OK" ;;
+    -*) bad_arg "$1" ;;
+    *)
+      suite_names | grep -qx -- "$1" || usage_error "unknown suite '$1' (test/run-suites.sh --list names them)"
+      wanted+=("$1")
+      ;;
+  esac
+  shift
 done
 
 strict=false

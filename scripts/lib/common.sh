@@ -5,7 +5,12 @@
 # Conventions every script follows:
 #   exit 0 success, 1 runtime failure, 2 usage error (bad flag, bad value);
 #   errors are one line on stderr, prefixed with the script name;
-#   nothing mutating happens before all input has been validated.
+#   nothing mutating happens before all input has been validated;
+#   one parser shape: `while (($#)); do case $1 in ... esac; shift; done`, a flag with a
+#   value checks it with need_value and shifts once more itself, `-h | --help) usage ;;`
+#   first and `*) bad_arg "$1" ;;` last;
+#   a script longer than a screenful of steps has parse_args and main, and ends with
+#   `main "$@"`.
 
 # shellcheck disable=SC2034 # the scripts that source this file use them
 # Exit codes shared by all scripts. EX_BUSY: another operation holds the lock (see take_lock).
@@ -38,9 +43,18 @@ usage_error() {
   exit "$EX_USAGE"
 }
 
-# usage: --help, the script's header comment (from line 2 up to `set -euo pipefail`).
+# usage: --help: print the script's header comment (from line 2 up to
+# `set -euo pipefail`) and exit 0. Every parser calls it as `-h | --help) usage ;;`.
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit "$EX_OK"
+}
+
+# bad_arg ARG: the usage error for an argument no case of a parser took; every parser
+# ends with `*) bad_arg "$1" ;;`.
+bad_arg() {
+  [[ $1 == -* ]] && usage_error "unknown option '$1'"
+  usage_error "unexpected argument '$1'"
 }
 
 # journal PRIORITY MSG: best effort; a missing logger never breaks a script.
@@ -114,10 +128,43 @@ take_lock() {
   fi
 }
 
+# temp_dir DIR: a new private directory under DIR in $tmp, removed with everything in
+# it when the script exits. DIR is usually "${TMPDIR:-/tmp}".
+temp_dir() {
+  tmp=$(mktemp -d "$1/bootc-testboot.XXXXXX") || die "cannot create a temporary directory in $1"
+  trap 'rm -rf "$tmp"' EXIT
+}
+
 # testboot_state_dir: where upgrade/rollback keep their records (persistent /var, never
 # rolled back). TESTBOOT_STATE_DIR overrides it.
 testboot_state_dir() {
   printf '%s' "${TESTBOOT_STATE_DIR:-/var/lib/bootc-testboot}"
+}
+
+# is_uint S: a whole number (digits only).
+is_uint() {
+  [[ $1 =~ ^[0-9]+$ ]]
+}
+
+# is_aws_region S: an AWS region name such as us-east-1.
+is_aws_region() {
+  [[ $1 =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]]
+}
+
+# is_local_registry HOST[:PORT]: a registry on this machine (plain HTTP is allowed there,
+# and images built on the test stand-in may go there and nowhere else).
+is_local_registry() {
+  [[ $1 =~ ^(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$ ]]
+}
+
+# utc_now: the current time as RFC 3339 UTC (what the state records hold).
+utc_now() {
+  date -u +%Y-%m-%dT%H:%M:%SZ
+}
+
+# digest_at JQPATH JSON: the value at JQPATH of a bootc status document, empty when null.
+digest_at() {
+  jq -r "$1 // empty" <<<"$2"
 }
 
 # is_digest S: a sha256 digest as bootc reports it.
@@ -133,6 +180,32 @@ is_tag() {
 # is_repo_name S: REGISTRY[:PORT]/PATH in lower case, without tag or digest.
 is_repo_name() {
   [[ $1 =~ ^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$ ]]
+}
+
+# check_image_args IMAGE VERSION [TAG...]: what build-image.sh and push-image.sh both
+# take (--image, --version, --tag), checked the same way before anything runs.
+check_image_args() {
+  local image=$1 version=$2 t
+  shift 2
+  [[ -n $image ]] || usage_error "no image name: pass --image or set IMAGE"
+  [[ -n $version ]] || usage_error "no version: pass --version or set VERSION"
+  # A tag or digest inside the name would silently make it a different repository.
+  is_repo_name "$image" ||
+    usage_error "--image '$image' is not a repository name: REGISTRY/PATH in lower case without tag or digest"
+  is_tag "$version" ||
+    usage_error "--version '$version' is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
+  for t in "$@"; do
+    is_tag "$t" || usage_error "--tag '$t' is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
+  done
+}
+
+# image_tags VERSION LATEST [TAG...]: the tags an image gets, one a line: VERSION, then
+# "latest" unless LATEST is false, then each TAG; each once, in that order.
+image_tags() {
+  local version=$1 latest=$2
+  shift 2
+  { printf '%s\n' "$version"; [[ $latest == false ]] || echo latest; printf '%s\n' "$@"; } |
+    awk 'NF && !seen[$0]++'
 }
 
 # describe_image JQPATH JSON: "sha256:... (version V, built T)" of the ImageStatus at
@@ -208,7 +281,7 @@ record_bad_digest() {
   mkdir -p "$dir" || die "cannot create $dir"
   [[ -n $(bad_digest_note "$1") ]] && return 0
   reason=${reason//[$'\t\n']/ }
-  printf '%s\t%s\t%s\t%s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${2:-}" "$reason" >>"$dir/bad-digests" ||
+  printf '%s\t%s\t%s\t%s\n' "$1" "$(utc_now)" "${2:-}" "$reason" >>"$dir/bad-digests" ||
     die "cannot write $dir/bad-digests"
 }
 

@@ -22,11 +22,8 @@ source "$ROOT/scripts/lib/common.sh"
 
 while (($#)); do
   case $1 in
-    -h | --help)
-      usage
-      exit 0
-      ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage ;;
+    *) bad_arg "$1" ;;
   esac
 done
 

@@ -494,7 +494,7 @@ func TestAMIBadInput(t *testing.T) {
 		{[]string{"--image", amiImage, "--region", "us-east-1", "--bucket", "bkt", "--name", "x';reboot;'"}, "is not a usable AMI name"},
 		{[]string{"--image", amiImage, "--type", "qcow2", "--bucket", "bkt"}, "--bucket only apply to --type ami"},
 		{[]string{"--image", amiImage, "--builder", "quay.io/centos-bootc/bootc-image-builder"}, "--builder: image reference"},
-		{[]string{"--image", amiImage, "--bogus"}, "unknown argument '--bogus'"},
+		{[]string{"--image", amiImage, "--bogus"}, "unknown option '--bogus'"},
 		{[]string{"--image", amiImage, "--type", "qcow2", "--env-file", "/nonexistent/aws.env"}, "is not a readable file"},
 	}
 	for _, c := range cases {

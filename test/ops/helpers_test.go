@@ -80,8 +80,22 @@ func exists(path string) bool {
 
 func stateFile(d *harness.Doubles, name string) string { return filepath.Join(d.StateDir, name) }
 
+// scriptNames: every script in scripts/.
+func scriptNames(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob(harness.Path("scripts", "*.sh"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no scripts/*.sh (%v)", err)
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return names
+}
+
 func TestEveryScriptHasHelp(t *testing.T) {
-	for _, s := range []string{"upgrade-os.sh", "rollback-os.sh", "create-ami.sh", "on-host.sh"} {
+	for _, s := range scriptNames(t) {
 		t.Run(s, func(t *testing.T) {
 			d := harness.NewDoubles(t)
 			for _, flag := range []string{"--help", "-h"} {
@@ -95,6 +109,21 @@ func TestEveryScriptHasHelp(t *testing.T) {
 			}
 			if calls := d.Calls(t); len(calls) != 0 {
 				t.Errorf("--help made calls:\n%s", harness.FormatCalls(calls))
+			}
+		})
+	}
+}
+
+// Every script answers an option it does not know with the same one line, exit 2, and
+// does nothing else.
+func TestEveryScriptRefusesUnknownOptions(t *testing.T) {
+	for _, s := range scriptNames(t) {
+		t.Run(s, func(t *testing.T) {
+			d := harness.NewDoubles(t)
+			r := d.Run(t, s, "--no-such-option")
+			errorLine(t, r, 2, s+": unknown option '--no-such-option' (see --help)")
+			if len(r.Calls) != 0 {
+				t.Errorf("an unknown option made calls:\n%s", harness.FormatCalls(r.Calls))
 			}
 		})
 	}

@@ -325,10 +325,10 @@ var forwardCases = []forwardCase{
 			return []string{"--type", "qcow2", "--image", v["REGISTRY"] + "/" + v["IMAGE_NAME"] + ":" + v["VERSION"]}
 		}},
 	{target: "build", vars: []string{"IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "SOURCE_URL", "BASE_IMAGE",
-		"TARGETARCH", "OUTPUT", "NO_CACHE", "ROOTLESS_OK"}, script: "build-image.sh",
+		"TARGETARCH", "OUTPUT", "NO_CACHE", "ROOTLESS_OK", "EXTRA_TAGS"}, script: "build-image.sh",
 		args: func(map[string]string) []string { return []string{} },
 		env: []string{"IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "SOURCE_URL", "BASE_IMAGE", "TARGETARCH",
-			"OUTPUT", "NO_CACHE", "ROOTLESS_OK"}},
+			"OUTPUT", "NO_CACHE", "ROOTLESS_OK", "EXTRA_TAGS"}},
 	{target: "push", vars: []string{"IMAGE", "VERSION", "OUTPUT", "EXTRA_TAGS", "TLS_VERIFY"}, script: "push-image.sh",
 		args: func(map[string]string) []string { return []string{} },
 		env:  []string{"IMAGE", "VERSION", "OUTPUT", "EXTRA_TAGS", "TLS_VERIFY"}},

@@ -170,11 +170,11 @@ func TestPushImageRejectsBadInput(t *testing.T) {
 		{"tag inside image", []string{"IMAGE=" + repo + ":v1", "VERSION=v1"}, nil, 2, "without tag or digest"},
 		{"upper case image", []string{"IMAGE=" + addr + "/Testboot/reject", "VERSION=v1"}, nil, 2, "lower case"},
 		{"bad version", []string{"IMAGE=" + repo, "VERSION=v1/../x"}, nil, 2, "not a valid tag"},
-		{"bad extra tag", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--tag", "-x", "--tls-verify=false"}, 2, "tag '-x' is not a valid tag"},
+		{"bad extra tag", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--tag", "-x", "--tls-verify=false"}, 2, "--tag '-x' is not a valid tag"},
 		{"missing tag value", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--tag", "--no-latest"}, 2, "--tag needs a value"},
 		{"insecure remote", []string{"IMAGE=ghcr.io/example/reject", "VERSION=v1"}, []string{"--tls-verify=false"}, 2, "only allowed for a registry on localhost"},
 		{"bad tls value", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--tls-verify=maybe"}, 2, "must be true or false"},
-		{"unknown flag", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--force"}, 2, "unknown argument '--force'"},
+		{"unknown flag", []string{"IMAGE=" + repo, "VERSION=v1"}, []string{"--force"}, 2, "unknown option '--force'"},
 		{"image not built", []string{"IMAGE=" + repo, "VERSION=v2"}, []string{"--tls-verify=false"}, 1, "local image '" + repo + ":v2' not found"},
 		{"registry refuses TLS", []string{"IMAGE=" + repo, "VERSION=v1"}, nil, 1, "push of " + repo + ":v1 failed"},
 	}

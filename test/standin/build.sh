@@ -38,12 +38,9 @@ PACKAGES=(
 rebuild=false
 while (($#)); do
   case $1 in
-    -h | --help)
-      usage
-      exit 0
-      ;;
+    -h | --help) usage ;;
     --rebuild) rebuild=true ;;
-    *) usage_error "unknown argument '$1'" ;;
+    *) bad_arg "$1" ;;
   esac
   shift
 done
