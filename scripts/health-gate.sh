@@ -50,14 +50,23 @@ GREENBOOT_CONF=${TESTBOOT_GREENBOOT_CONF:-/etc/greenboot/greenboot.conf}
 # verify-instance.sh's limit for one query; the gate retries until its own timeout.
 readonly QUERY_TIMEOUT=10 RETRY_SECONDS=3
 
-(($# == 1)) || usage_error "one of required, wanted, green, set-rollback-trigger, status is needed"
-case $1 in
-  -h | --help) usage; exit "$EX_OK" ;;
-  required | wanted | green | set-rollback-trigger | status) step=$1 ;;
-  *) usage_error "unknown step '$1' (required, wanted, green, set-rollback-trigger or status)" ;;
-esac
+# parse_args ARG...: exactly one step.
+parse_args() {
+  step=
+  while (($#)); do
+    case $1 in
+      -h | --help) usage ;;
+      required | wanted | green | set-rollback-trigger | status)
+        [[ -z $step ]] || usage_error "one step at a time, got '$step' and '$1'"
+        step=$1
+        ;;
+      *) bad_arg "$1" ;;
+    esac
+    shift
+  done
+  [[ -n $step ]] || usage_error "one of required, wanted, green, set-rollback-trigger, status is needed"
+}
 
-require_cmd jq
 
 gate=on timeout_s=300 conf_problems=()
 load_conf() {
@@ -76,7 +85,7 @@ load_conf() {
         esac
         ;;
       HEALTH_GATE_TIMEOUT)
-        if [[ $value =~ ^[0-9]+$ ]] && ((value > 0 && value <= 3600)); then
+        if is_uint "$value" && ((value > 0 && value <= 3600)); then
           timeout_s=$value
         else
           conf_problems+=("HEALTH_GATE_TIMEOUT must be 1..3600 seconds, not '$value'")
@@ -86,7 +95,6 @@ load_conf() {
     esac
   done <"$CONF"
 }
-load_conf
 boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
 last_file=$(health_last_file)
 
@@ -95,7 +103,7 @@ last_file=$(health_last_file)
 write_last() {
   mkdir -p "$(dirname "$last_file")" || die "cannot create $(dirname "$last_file")"
   if ! { jq -n --arg boot "$boot_id" --arg r "$1" --arg d "$2" --arg v "$3" --argjson f "$4" --argjson verify "$5" \
-    --argjson fails "${6:-0}" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --argjson fails "${6:-0}" --arg at "$(utc_now)" \
     '{boot_id: $boot, result: $r, digest: $d, version: $v, at: $at, failed: $f, fails: $fails, verify: $verify}' \
     >"$last_file.tmp" && mv "$last_file.tmp" "$last_file"; }; then
     die "cannot write $last_file"
@@ -219,7 +227,7 @@ do_green() {
   f=$(last_known_good_file)
   old=$(cut -f1 "$f" 2>/dev/null || true)
   [[ $old != "$digest" ]] || return 0
-  if ! { printf '%s\t%s\t%s\n' "$digest" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$version" >"$f.tmp" && mv "$f.tmp" "$f"; }; then
+  if ! { printf '%s\t%s\t%s\n' "$digest" "$(utc_now)" "$version" >"$f.tmp" && mv "$f.tmp" "$f"; }; then
     die "cannot write $f"
   fi
   journal info "last known good: $digest (version ${version:-unknown}) passed the health gate${old:+; was $old}"
@@ -250,10 +258,17 @@ do_status() {
     "$last_file" 2>/dev/null || printf 'last:      none\n'
 }
 
-case $step in
-  required) do_required ;;
-  wanted) do_wanted ;;
-  green) do_green ;;
-  set-rollback-trigger) do_set_rollback_trigger ;;
-  status) do_status ;;
-esac
+main() {
+  parse_args "$@"
+  require_cmd jq
+  load_conf
+  case $step in
+    required) do_required ;;
+    wanted) do_wanted ;;
+    green) do_green ;;
+    set-rollback-trigger) do_set_rollback_trigger ;;
+    status) do_status ;;
+  esac
+}
+
+main "$@"
