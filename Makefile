@@ -72,8 +72,7 @@ YES         ?=
 
 export $(USER_VARS)
 
-# Every directory under apps/ with a main.go is an app, a package of the one
-# apps module (apps/go.mod); the Containerfile names only its binary.
+# Every apps/*/main.go is an app: a package of the one module apps/go.mod.
 APPS     := $(patsubst apps/%/main.go,%,$(wildcard apps/*/main.go))
 APP_TARGETS := $(addprefix app-,$(APPS))
 # Go modules that hold tests (the apps with their shared code, integration tests).
