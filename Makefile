@@ -72,15 +72,15 @@ YES         ?=
 
 export $(USER_VARS)
 
-# Every directory under apps/ with a main.go is an app; nothing else to edit.
+# Every apps/*/main.go is an app: a package of the one module apps/go.mod.
 APPS     := $(patsubst apps/%/main.go,%,$(wildcard apps/*/main.go))
 APP_TARGETS := $(addprefix app-,$(APPS))
-# Go modules that hold tests (apps, shared code, integration tests).
-GO_MODULES := $(patsubst %/go.mod,%,$(wildcard apps/*/go.mod)) test
+# Go modules that hold tests (the apps with their shared code, integration tests).
+GO_MODULES := apps test
 
 # Each app embeds the hash of its own sources as its version, so an app whose
 # code did not change is byte-identical in the next image and its layer is reused.
-app_sources = $(shell find apps/$(1) apps/internal -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -not -name '*_test.go' -not -path 'apps/internal/apptest/*' 2>/dev/null | LC_ALL=C sort)
+app_sources = $(shell find apps/$(1) apps/internal apps/go.mod apps/go.sum -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -not -name '*_test.go' -not -path 'apps/internal/apptest/*' 2>/dev/null | LC_ALL=C sort)
 app_version = $(shell cat $(call app_sources,$(1)) 2>/dev/null | sha256sum | cut -c1-12)
 
 # Runs a script from scripts/ here, or on $HOST over ssh with sudo.
@@ -112,9 +112,9 @@ apps: $(APP_TARGETS) ## Compile every apps/*/main.go into output/bin/ (static, r
 .PHONY: $(APP_TARGETS)
 $(APP_TARGETS): app-%:
 	@mkdir -p -- "$$OUTPUT/bin"
-	out=$$(realpath -ms -- "$$OUTPUT/bin/$*") && cd apps/$* && \
+	out=$$(realpath -ms -- "$$OUTPUT/bin/$*") && cd apps && \
 	GOWORK=off CGO_ENABLED=0 GOOS=linux GOARCH="$$TARGETARCH" "$$GO" build -trimpath -buildvcs=false \
-		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o "$$out" .
+		-ldflags '-s -w -buildid= -X main.version=$(call app_version,$*)' -o "$$out" ./$*
 
 .PHONY: build
 build: apps ## Build the bootc OS image with podman (make apps + podman build); BASE_IMAGE=standin: offline, on the Debian stand-in

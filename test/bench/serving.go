@@ -239,7 +239,7 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 			return nil, fmt.Errorf("%s is not installed (apt-get install %s)", tool, tool)
 		}
 	}
-	conf, err := os.ReadFile(harness.Path("configs", "nginx.conf"))
+	conf, err := harness.NginxSite(harness.Root())
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func measureServing(ctx context.Context, logf func(string, ...any), work string,
 	if err != nil {
 		return nil, err
 	}
-	rig, err := startServingRig(ctx, dir, harness.Path("output", "bin", "hello"), perVisitBin, string(conf))
+	rig, err := startServingRig(ctx, dir, harness.Path("output", "bin", "hello"), perVisitBin, conf)
 	if err != nil {
 		return nil, err
 	}

@@ -34,15 +34,18 @@ const (
 const perVisitCounter = "test/bench/testdata/pervisit_counter.go"
 
 // buildPerVisitHello builds hello with the per-visit counter into dir and
-// returns the binary's path. It copies apps/hello and apps/internal (hello's
-// only local dependency, through its replace directive) and builds them the
-// way `make apps` does.
+// returns the binary's path. It copies the apps module's go.mod, apps/hello
+// and apps/internal (hello's only local dependency) and builds them the way
+// `make apps` does.
 func buildPerVisitHello(ctx context.Context, dir string) (string, error) {
 	tree := filepath.Join(dir, "pervisit-src")
-	for _, mod := range []string{"hello", "internal"} {
-		if err := copyModule(harness.Path("apps", mod), filepath.Join(tree, "apps", mod)); err != nil {
+	for _, pkg := range []string{"hello", "internal"} {
+		if err := copyModule(harness.Path("apps", pkg), filepath.Join(tree, "apps", pkg)); err != nil {
 			return "", err
 		}
+	}
+	if err := harness.CopyTree(harness.Path("apps", "go.mod"), filepath.Join(tree, "apps", "go.mod"), nil); err != nil {
+		return "", err
 	}
 	baseline, err := os.ReadFile(harness.Path(perVisitCounter))
 	if err != nil {
@@ -57,8 +60,8 @@ func buildPerVisitHello(ctx context.Context, dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "hello-pervisit")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid= -X main.version=pervisit-baseline", "-o", bin, ".")
-	cmd.Dir = filepath.Join(tree, "apps", "hello")
+		"-ldflags", "-s -w -buildid= -X main.version=pervisit-baseline", "-o", bin, "./hello")
+	cmd.Dir = filepath.Join(tree, "apps")
 	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build hello with the per-visit counter (%s): %v\n%s", perVisitCounter, err, out)

@@ -20,17 +20,17 @@ import (
 	"bootc-testboot/test/harness"
 )
 
-// nginxSite returns configs/nginx.conf prepared for a test run: logs go to
-// dir instead of /var/log/nginx, the server listens on listen instead of :80,
-// and each upstream points at backends[name] when given. Everything else is
-// the file as shipped.
+// nginxSite returns configs/nginx.conf with the apps' snippets, as a host has
+// it, prepared for a test run: logs go to dir instead of /var/log/nginx, the
+// server listens on listen instead of :80, and each upstream points at
+// backends[name] when given. Everything else is the config as shipped.
 func nginxSite(t *testing.T, dir, listen string, backends map[string]string, edits ...func(string) string) string {
 	t.Helper()
-	b, err := os.ReadFile(harness.Path("configs", "nginx.conf"))
+	site, err := harness.NginxSite(harness.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := strings.ReplaceAll(string(b), "/var/log/nginx/", dir+"/")
+	conf := strings.ReplaceAll(site, "/var/log/nginx/", dir+"/")
 	conf = regexp.MustCompile(`(?m)^\s*listen\s+\[::\]:80\b.*$`).ReplaceAllString(conf, "")
 	conf = regexp.MustCompile(`(?m)^(\s*)listen\s+80\b`).ReplaceAllString(conf, "${1}listen "+listen)
 	for name, addr := range backends {

@@ -87,6 +87,51 @@ func (u unitFile) last(section, key string) string {
 	return v[len(v)-1]
 }
 
+// hardening is the drop-in the image links next to every app unit.
+var hardening = harness.Path("configs", "app-hardening.conf")
+
+// Where the image puts the shared hardening and each app's link to it
+// (Containerfile, "App units"); the link is relative, so it resolves inside
+// any root, including systemd-analyze --root.
+const (
+	hardeningPath = "/usr/share/bootc-testboot/app-hardening.conf"
+	dropInName    = "10-bootc-testboot-app.conf"
+	dropInTarget  = "../../../../share/bootc-testboot/app-hardening.conf"
+)
+
+// effective is the unit as systemd reads it on a host: the app's file, then
+// the shared drop-in (a drop-in is read after the unit file, so its
+// assignments come last).
+func (unit appUnit) effective(t *testing.T) unitFile {
+	t.Helper()
+	u := parseUnit(t, unit.path)
+	for section, keys := range parseUnit(t, hardening) {
+		if u[section] == nil {
+			u[section] = map[string][]string{}
+		}
+		for k, v := range keys {
+			u[section][k] = append(u[section][k], v...)
+		}
+	}
+	return u
+}
+
+// installUnit lays unit out in root as the image does: the unit in
+// /usr/lib/systemd/system, the hardening in /usr/share, and the drop-in link.
+func installUnit(t *testing.T, root string, unit appUnit) {
+	t.Helper()
+	units := filepath.Join(root, "usr/lib/systemd/system")
+	copyFile(t, unit.path, filepath.Join(units, unit.app+".service"))
+	copyFile(t, hardening, filepath.Join(root, hardeningPath))
+	dropIns := filepath.Join(units, unit.app+".service.d")
+	if err := os.MkdirAll(dropIns, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dropInTarget, filepath.Join(dropIns, dropInName)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUnitKeys checks what the rest of the project relies on: the health
 // path verify-instance.sh discovers apps by, readiness and watchdog through
 // sd_notify, the binary `make apps` builds, and the enablement target.
@@ -96,7 +141,7 @@ func TestUnitKeys(t *testing.T) {
 			if name := filepath.Base(unit.path); name != unit.app+".service" {
 				t.Errorf("unit %s must be named %s.service after its app", name, unit.app)
 			}
-			u := parseUnit(t, unit.path)
+			u := unit.effective(t)
 			if hp := u.last("Unit", "X-Testboot-HealthPath"); !strings.HasPrefix(hp, "/") {
 				t.Errorf("[Unit] X-Testboot-HealthPath=%q, want an absolute URL path", hp)
 			}
@@ -125,27 +170,44 @@ func TestUnitKeys(t *testing.T) {
 
 var exposureLine = regexp.MustCompile(`Overall exposure level for \S+: ([0-9]+\.[0-9]+)`)
 
-// TestUnitHardeningScore keeps every app unit at or below maxExposure.
+// TestUnitHardeningScore keeps every app unit, with the shared drop-in as the
+// image installs it, at or below maxExposure. The unit alone must score worse:
+// proof that the analysis read the drop-in.
 func TestUnitHardeningScore(t *testing.T) {
 	harness.Require(t, "systemd-analyze")
 	threshold := strconv.Itoa(int(maxExposure * 10)) // --threshold counts tenths
+	score := func(t *testing.T, root, name string) (float64, []byte, error) {
+		t.Helper()
+		cmd := exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager",
+			"--root="+root, "--threshold="+threshold, name)
+		out, err := cmd.CombinedOutput()
+		m := exposureLine.FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no exposure score in output (%v):\n%s", err, out)
+		}
+		v, perr := strconv.ParseFloat(string(m[1]), 64)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		return v, out, err
+	}
 	for _, unit := range appUnits(t) {
 		t.Run(unit.app, func(t *testing.T) {
-			cmd := exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager",
-				"--threshold="+threshold, unit.path)
-			out, err := cmd.CombinedOutput()
-			m := exposureLine.FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("no exposure score in output (%v):\n%s", err, out)
-			}
-			score, perr := strconv.ParseFloat(string(m[1]), 64)
-			if perr != nil {
-				t.Fatal(perr)
-			}
-			t.Logf("%s exposure %.1f (max %.1f)", filepath.Base(unit.path), score, maxExposure)
-			if err != nil || score > maxExposure {
+			name := unit.app + ".service"
+			bare := t.TempDir()
+			copyFile(t, unit.path, filepath.Join(bare, "usr/lib/systemd/system", name))
+			alone, _, _ := score(t, bare, name)
+
+			root := t.TempDir()
+			installUnit(t, root, unit)
+			got, out, err := score(t, root, name)
+			t.Logf("%s exposure %.1f with the shared drop-in, %.1f without (max %.1f)", name, got, alone, maxExposure)
+			if err != nil || got > maxExposure {
 				t.Fatalf("exposure %.1f exceeds %.1f (exit: %v); the ✗ lines say what to tighten:\n%s",
-					score, maxExposure, err, failedChecks(out))
+					got, maxExposure, err, failedChecks(out))
+			}
+			if alone <= got {
+				t.Fatalf("%s scores %.1f alone and %.1f with %s: the analysis did not read the drop-in", name, alone, got, dropInName)
 			}
 		})
 	}
@@ -162,7 +224,7 @@ func failedChecks(out []byte) string {
 }
 
 // TestUnitVerify runs `systemd-analyze verify` on each unit inside a scratch
-// root that holds the unit in /etc/systemd/system, the app binary at its
+// root that holds the unit and its drop-in as the image has them, the app binary at its
 // ExecStart= path (built from apps/<name>), and this host's systemd units for
 // the targets it depends on. verify exits 0 on unknown keys and bad values,
 // only printing them, so any output at all fails the test.
@@ -179,15 +241,15 @@ func TestUnitVerify(t *testing.T) {
 			if err := harness.CopyTree(hostUnits, filepath.Join(root, hostUnits), nil); err != nil {
 				t.Fatal(err)
 			}
-			name := filepath.Base(unit.path)
-			copyFile(t, unit.path, filepath.Join(root, "etc/systemd/system", name))
+			name := unit.app + ".service"
+			installUnit(t, root, unit)
 
-			exe := parseUnit(t, unit.path).last("Service", "ExecStart")
+			exe := unit.effective(t).last("Service", "ExecStart")
 			if !filepath.IsAbs(exe) {
 				t.Fatalf("ExecStart=%q is not an absolute path", exe)
 			}
-			build := exec.Command("go", "build", "-o", filepath.Join(root, exe), ".")
-			build.Dir = filepath.Dir(unit.path)
+			build := exec.Command("go", "build", "-o", filepath.Join(root, exe), "./"+unit.app)
+			build.Dir = filepath.Dir(filepath.Dir(unit.path))
 			build.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("go build in %s: %v\n%s", build.Dir, err, out)
@@ -248,16 +310,17 @@ func listenAddr(t *testing.T, unit appUnit, u unitFile) string {
 	return addr
 }
 
-// nginxUpstream is the server address of `upstream name` in configs/nginx.conf.
+// nginxUpstream is the server address of `upstream name` in nginx's config
+// with the apps' snippets.
 func nginxUpstream(t *testing.T, name string) string {
 	t.Helper()
-	conf, err := os.ReadFile(harness.Path("configs", "nginx.conf"))
+	conf, err := harness.NginxSite(harness.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`upstream\s+` + regexp.QuoteMeta(name) + `\s*\{[^}]*?server\s+([^\s;]+)`).FindSubmatch(conf)
+	m := regexp.MustCompile(`upstream\s+` + regexp.QuoteMeta(name) + `\s*\{[^}]*?server\s+([^\s;]+)`).FindStringSubmatch(conf)
 	if m == nil {
-		t.Fatalf("configs/nginx.conf has no upstream %s", name)
+		t.Fatalf("apps/%s/%s.upstream.conf has no upstream %s", name, name, name)
 	}
 	return string(m[1])
 }
@@ -267,7 +330,7 @@ func nginxUpstream(t *testing.T, name string) string {
 func TestUnitLeastPrivilege(t *testing.T) {
 	for _, unit := range appUnits(t) {
 		t.Run(unit.app, func(t *testing.T) {
-			u := parseUnit(t, unit.path)
+			u := unit.effective(t)
 			addr := listenAddr(t, unit, u)
 			_, port, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -312,38 +375,20 @@ func bytesOf(t *testing.T, v string) int64 {
 	return n << map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m[2]]
 }
 
-// perAppKeys are the [Service] keys that may differ between app units; every
-// other key is the shared hardening and must be the same in all of them.
-var perAppKeys = map[string]string{
-	"ExecStart":          "its binary",
-	"SocketBindAllow":    "its own port",
-	"StateDirectory":     "only apps that keep state",
-	"StateDirectoryMode": "only apps that keep state",
-	"ProcSubset":         "api reads /proc/sys/kernel/random/boot_id, which ProcSubset=pid hides",
-}
-
-// TestUnitsShareHardening keeps the app units consistent: a setting added to
-// one unit and forgotten in another fails here.
-func TestUnitsShareHardening(t *testing.T) {
-	units := appUnits(t)
-	parsed := map[string]unitFile{}
-	all := map[string]bool{}
-	for _, unit := range units {
-		parsed[unit.app] = parseUnit(t, unit.path)
-		for k := range parsed[unit.app]["Service"] {
-			all[k] = true
-		}
-	}
-	first := units[0].app
-	for k := range all {
-		if _, ok := perAppKeys[k]; ok {
-			continue
-		}
-		want := strings.Join(parsed[first]["Service"][k], "\n")
-		for _, unit := range units[1:] {
-			if got := strings.Join(parsed[unit.app]["Service"][k], "\n"); got != want {
-				t.Errorf("[Service] %s: %s.service has %q, %s.service %q; set it the same in every app unit", k, first, want, unit.app, got)
+// TestAppUnitsStateOnlyTheirOwn: the shared drop-in is read after an app's
+// unit, so a key the app sets that the drop-in also sets is silently replaced
+// (or, for a list, extended). An app unit holds only what is its own.
+func TestAppUnitsStateOnlyTheirOwn(t *testing.T) {
+	shared := parseUnit(t, hardening)
+	for _, unit := range appUnits(t) {
+		t.Run(unit.app, func(t *testing.T) {
+			for section, keys := range parseUnit(t, unit.path) {
+				for k := range keys {
+					if _, ok := shared[section][k]; ok {
+						t.Errorf("[%s] %s= is set by configs/app-hardening.conf, which is read after %s.service and wins: remove it from the unit", section, k, unit.app)
+					}
+				}
 			}
-		}
+		})
 	}
 }

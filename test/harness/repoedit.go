@@ -10,43 +10,21 @@ import (
 	"strings"
 )
 
-// AddExtraApp adds test/fixtures/extra to a copy of the repository as apps/extra,
-// by the steps of README's "Adding a new app" and nothing else: code + go.work,
-// the unit with its health path, the Containerfile lines, the nginx upstream and
-// route. Each edit fails when its anchor is gone, so a reorganised file breaks the
-// test instead of silently building an image without the app.
+// ExtraApp is the folder AddExtraApp adds: an app with its unit and nginx
+// snippets, a package of the apps module like any other.
+// (testdata: the test module's tools skip it; it builds only inside apps/.)
+const ExtraApp = "test/fixtures/testdata/extra"
+
+// AddExtraApp adds ExtraApp to a copy of the repository as apps/extra, by the
+// steps of README's "Adding a new app" and nothing else: the folder and its
+// binary's line in the Containerfile. The line's anchor must be there once, so
+// a reorganised Containerfile breaks the test instead of silently building an
+// image without the app.
 func AddExtraApp(dir string) error {
-	app := filepath.Join(dir, "apps", "extra")
-	if err := os.MkdirAll(app, 0o755); err != nil {
+	if err := CopyTree(Path(ExtraApp), filepath.Join(dir, "apps", "extra"), nil); err != nil {
 		return err
 	}
-	for _, f := range []string{"main.go", "go.mod", "extra.service"} {
-		data, err := os.ReadFile(Path("test", "fixtures", "extra", f))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(app, f), data, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := ReplaceOnce(filepath.Join(dir, "go.work"), "\t./apps/api\n", "\t./apps/api\n\t./apps/extra\n"); err != nil {
-		return err
-	}
-	cf := filepath.Join(dir, "Containerfile")
-	if err := InsertAfterLine(cf, "COPY apps/api/api.service ",
-		"COPY apps/extra/extra.service /usr/lib/systemd/system/extra.service\n"+
-			"RUN ln -sfn ../extra.service /usr/lib/systemd/system/multi-user.target.wants/extra.service\n"); err != nil {
-		return err
-	}
-	if err := InsertAfterLine(cf, "COPY output/bin/api ", "COPY output/bin/extra /usr/bin/extra\n"); err != nil {
-		return err
-	}
-	nginx := filepath.Join(dir, "configs", "nginx.conf")
-	if err := ReplaceOnce(nginx, "upstream api {", "upstream extra {\n    server 127.0.0.1:8082 max_fails=0;\n"+
-		"    keepalive 32;\n    keepalive_timeout 30s;\n}\n\nupstream api {"); err != nil {
-		return err
-	}
-	return ReplaceOnce(nginx, "    location /api/ {", "    location /extra/ {\n        proxy_pass http://extra;\n    }\n\n    location /api/ {")
+	return InsertAfterLine(filepath.Join(dir, "Containerfile"), "COPY output/bin/api ", "COPY output/bin/extra /usr/bin/extra\n")
 }
 
 // ReplaceOnce replaces the one occurrence of old in the file at path.

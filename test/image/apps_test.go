@@ -12,8 +12,10 @@ import (
 	"bootc-testboot/test/harness"
 )
 
-// checkApps reports every step of "adding an app" that a source tree is
-// missing, one message per forgotten step, naming the file to edit.
+// checkApps reports what an app folder of a source tree is missing for the
+// image to run and route it, one message per problem, naming the file. The
+// folder is the app: the Containerfile installs every apps/*/*.service and
+// nginx snippet by glob, and names only each app's binary.
 func checkApps(dir string) ([]string, error) {
 	mains, err := filepath.Glob(filepath.Join(dir, "apps", "*", "main.go"))
 	if err != nil {
@@ -23,44 +25,33 @@ func checkApps(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	nginx, err := os.ReadFile(filepath.Join(dir, "configs", "nginx.conf"))
+	site, err := harness.NginxSite(dir)
 	if err != nil {
 		return nil, err
 	}
-	cf := joinContinuations(string(containerfile))
-	locations := nginxLocations(string(nginx))
+	locations := nginxLocations(site)
 	var problems []string
 	sort.Strings(mains)
 	for _, m := range mains {
 		app := filepath.Base(filepath.Dir(m))
 		q := regexp.QuoteMeta(app)
-		unitPath := filepath.Join(dir, "apps", app, app+".service")
-		unit, err := os.ReadFile(unitPath)
+		unit, err := os.ReadFile(filepath.Join(dir, "apps", app, app+".service"))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: no unit apps/%s/%s.service (a binary without a unit never runs)", app, app, app))
 		}
-		if !regexp.MustCompile(`(?m)^COPY\s+(--\S+\s+)*apps/` + q + `/` + q + `\.service\s+/usr/lib/systemd/system/(` + q + `\.service)?\s*$`).MatchString(cf) {
-			problems = append(problems, fmt.Sprintf("%s: Containerfile does not install the unit: add COPY apps/%s/%s.service /usr/lib/systemd/system/%s.service", app, app, app, app))
-		}
-		if !regexp.MustCompile(`ln\s+-\S*s\S*\s+\.\./` + q + `\.service\s+/usr/lib/systemd/system/multi-user\.target\.wants/` + q + `\.service`).MatchString(cf) {
-			problems = append(problems, fmt.Sprintf("%s: Containerfile does not enable the unit: add ln -sfn ../%s.service /usr/lib/systemd/system/multi-user.target.wants/%s.service", app, app, app))
-		}
-		if !regexp.MustCompile(`(?m)^COPY\s+(--\S+\s+)*output/bin/` + q + `\s+/usr/bin/` + q + `\s*$`).MatchString(cf) {
+		if !regexp.MustCompile(`(?m)^COPY\s+(--\S+\s+)*output/bin/` + q + `\s+/usr/bin/` + q + `\s*$`).Match(containerfile) {
 			problems = append(problems, fmt.Sprintf("%s: Containerfile does not install the binary: add COPY output/bin/%s /usr/bin/%s (with the other binaries, one line per app)", app, app, app))
 		}
-		if _, err := os.Stat(filepath.Join(dir, "apps", app, app+"-tmpfiles.conf")); err == nil &&
-			!regexp.MustCompile(`(?m)^COPY\s+(--\S+\s+)*apps/`+q+`/`+q+`-tmpfiles\.conf\s+/usr/lib/tmpfiles\.d/`+q+`\.conf\s*$`).MatchString(cf) {
-			problems = append(problems, fmt.Sprintf("%s: Containerfile does not install apps/%s/%s-tmpfiles.conf: add COPY apps/%s/%s-tmpfiles.conf /usr/lib/tmpfiles.d/%s.conf", app, app, app, app, app, app))
-		}
-		if !regexp.MustCompile(`(?m)^\s*upstream\s+` + q + `\s*\{`).Match(nginx) {
-			problems = append(problems, fmt.Sprintf("%s: configs/nginx.conf has no \"upstream %s { server 127.0.0.1:PORT; ... }\"", app, app))
+		upstream, _ := os.ReadFile(filepath.Join(dir, "apps", app, app+".upstream.conf"))
+		if !regexp.MustCompile(`(?m)^\s*upstream\s+` + q + `\s*\{`).Match(upstream) {
+			problems = append(problems, fmt.Sprintf("%s: apps/%s/%s.upstream.conf has no \"upstream %s { server 127.0.0.1:PORT; ... }\"", app, app, app, app))
 		}
 		if unit != nil {
 			health := unitKey(string(unit), "X-Testboot-HealthPath")
 			if health == "" {
 				problems = append(problems, fmt.Sprintf("%s: apps/%s/%s.service has no X-Testboot-HealthPath= in [Unit] (its health URL through nginx)", app, app, app))
 			} else if got := routeFor(locations, health); got != app {
-				problems = append(problems, fmt.Sprintf("%s: configs/nginx.conf routes its health path %s to %q, not to upstream %s: add a location that proxy_passes to http://%s", app, health, got, app, app))
+				problems = append(problems, fmt.Sprintf("%s: nginx routes its health path %s to %q, not to upstream %s: add a location that proxy_passes to http://%s in apps/%s/%s.locations.conf", app, health, got, app, app, app, app))
 			}
 		}
 	}
@@ -129,24 +120,15 @@ func TestEveryAppIsWiredIn(t *testing.T) {
 	}
 }
 
-// Each forgotten step of adding an app gives its own message.
+// An app added as README says (harness.AddExtraApp: the folder and its binary's
+// line) is complete; each missing piece gives its own message.
 func TestForgottenAppStepsAreNamed(t *testing.T) {
-	const app = "extra"
-	unit := "[Unit]\nDescription=extra\nX-Testboot-HealthPath=/extra/health\n[Service]\nExecStart=/usr/bin/extra\n[Install]\nWantedBy=multi-user.target\n"
-	complete := func(dir string) {
-		if err := os.MkdirAll(filepath.Join(dir, "apps", app), 0o755); err != nil {
+	file := func(dir, name string) string { return filepath.Join(dir, "apps", "extra", name) }
+	edit := func(t *testing.T, path, old, new string) {
+		t.Helper()
+		if err := harness.ReplaceOnce(path, old, new); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, "apps", app, "main.go"), "package main\n\nfunc main() {}\n")
-		writeFile(t, filepath.Join(dir, "apps", app, app+".service"), unit)
-		cf := harness.ReadFile(t, filepath.Join(dir, "Containerfile"))
-		cf = strings.Replace(cf, "COPY output/bin/", "COPY apps/extra/extra.service /usr/lib/systemd/system/extra.service\n"+
-			"RUN ln -sfn ../extra.service /usr/lib/systemd/system/multi-user.target.wants/extra.service\n"+
-			"COPY output/bin/extra /usr/bin/extra\nCOPY output/bin/", 1)
-		writeFile(t, filepath.Join(dir, "Containerfile"), cf)
-		nginx := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
-		nginx = strings.Replace(nginx, "server {", "upstream extra {\n    server 127.0.0.1:8082;\n}\n\nserver {\n    location /extra/ {\n        proxy_pass http://extra;\n    }\n", 1)
-		writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), nginx)
 	}
 	cases := []struct {
 		name   string
@@ -154,26 +136,19 @@ func TestForgottenAppStepsAreNamed(t *testing.T) {
 		want   string
 	}{
 		{"nothing forgotten", func(*testing.T, string) {}, ""},
-		{"unit", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "apps", app, app+".service")) },
+		{"unit", func(t *testing.T, dir string) { os.Remove(file(dir, "extra.service")) },
 			"extra: no unit apps/extra/extra.service"},
-		{"unit install", func(t *testing.T, dir string) { dropLine(t, dir, "Containerfile", "COPY apps/extra/extra.service") },
-			"extra: Containerfile does not install the unit"},
-		{"enablement", func(t *testing.T, dir string) { dropLine(t, dir, "Containerfile", "RUN ln -sfn ../extra.service") },
-			"extra: Containerfile does not enable the unit"},
+		{"health path", func(t *testing.T, dir string) {
+			edit(t, file(dir, "extra.service"), "X-Testboot-HealthPath=", "X-Other=")
+		}, "extra: apps/extra/extra.service has no X-Testboot-HealthPath="},
 		{"binary", func(t *testing.T, dir string) { dropLine(t, dir, "Containerfile", "COPY output/bin/extra") },
 			"extra: Containerfile does not install the binary"},
-		{"tmpfiles", func(t *testing.T, dir string) {
-			writeFile(t, filepath.Join(dir, "apps", app, app+"-tmpfiles.conf"), "d /var/lib/extra-cache 0700 root root -\n")
-		}, "extra: Containerfile does not install apps/extra/extra-tmpfiles.conf"},
 		{"upstream", func(t *testing.T, dir string) {
-			conf := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
-			writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), strings.Replace(conf, "upstream extra {", "upstream other {", 1))
-		}, `extra: configs/nginx.conf has no "upstream extra`},
+			edit(t, file(dir, "extra.upstream.conf"), "upstream extra {", "upstream other {")
+		}, `extra: apps/extra/extra.upstream.conf has no "upstream extra`},
 		{"route", func(t *testing.T, dir string) {
-			conf := harness.ReadFile(t, filepath.Join(dir, "configs", "nginx.conf"))
-			writeFile(t, filepath.Join(dir, "configs", "nginx.conf"), strings.Replace(conf, "location /extra/ {", "location /extra-old/ {", 1))
-		},
-			`extra: configs/nginx.conf routes its health path /extra/health to "hello", not to upstream extra`},
+			edit(t, file(dir, "extra.locations.conf"), "location /extra/ {", "location /extra-old/ {")
+		}, `extra: nginx routes its health path /extra/health to "hello", not to upstream extra`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +156,9 @@ func TestForgottenAppStepsAreNamed(t *testing.T) {
 			if err := harness.CopyRepo(dir); err != nil {
 				t.Fatal(err)
 			}
-			complete(dir)
+			if err := harness.AddExtraApp(dir); err != nil {
+				t.Fatal(err)
+			}
 			c.forget(t, dir)
 			problems, err := checkApps(dir)
 			if err != nil {
@@ -195,6 +172,42 @@ func TestForgottenAppStepsAreNamed(t *testing.T) {
 				t.Fatalf("want exactly one problem containing %q, got:\n%s", c.want, got)
 			}
 		})
+	}
+}
+
+// AddExtraApp touches nothing but the new folder and one Containerfile line:
+// the folder is the app.
+func TestAddingAnAppTouchesOnlyItsFolderAndBinaryLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := harness.CopyRepo(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.AddExtraApp(dir); err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if strings.HasPrefix(rel, filepath.Join("apps", "extra")+"/") {
+			return nil
+		}
+		was, err := os.ReadFile(filepath.Join(harness.Root(), rel))
+		if now, _ := os.ReadFile(path); err != nil || string(was) != string(now) {
+			changed = append(changed, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 1 || changed[0] != "Containerfile" {
+		t.Fatalf("adding an app changed %q outside apps/extra, want only the Containerfile", changed)
+	}
+	if strings.Count(harness.ReadFile(t, filepath.Join(dir, "Containerfile")), "\n")-strings.Count(harness.ReadFile(t, harness.Path("Containerfile")), "\n") != 1 {
+		t.Error("adding an app must add exactly one Containerfile line")
 	}
 }
 

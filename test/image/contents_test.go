@@ -37,9 +37,17 @@ func TestImageInstallsAndEnablesEveryApp(t *testing.T) {
 			t.Errorf("%s: /usr/lib/systemd/system/%s.service differs from apps/%s/%s.service", app, app, app, app)
 		}
 		assertLink(t, root, "/usr/lib/systemd/system/multi-user.target.wants/"+app+".service", "../"+app+".service")
-		if tmpfiles := filepath.Join(img.Dir, "apps", app, app+"-tmpfiles.conf"); exists(tmpfiles) {
-			if harness.ReadFile(t, filepath.Join(root, "usr", "lib", "tmpfiles.d", app+".conf")) != harness.ReadFile(t, tmpfiles) {
-				t.Errorf("%s: /usr/lib/tmpfiles.d/%s.conf differs from apps/%s/%s-tmpfiles.conf", app, app, app, app)
+		// The shared hardening, linked relative so it resolves in any root
+		// (systemd-analyze --root as well as the booted host).
+		dropIn := "/usr/lib/systemd/system/" + app + ".service.d/10-bootc-testboot-app.conf"
+		assertLink(t, root, dropIn, "../../../../share/bootc-testboot/app-hardening.conf")
+		if harness.ReadFile(t, filepath.Join(root, dropIn)) != harness.ReadFile(t, filepath.Join(img.Dir, "configs", "app-hardening.conf")) {
+			t.Errorf("%s: %s does not lead to configs/app-hardening.conf", app, dropIn)
+		}
+		for _, part := range []string{".upstream.conf", ".locations.conf"} {
+			got := harness.ReadFile(t, filepath.Join(root, harness.NginxIncludeDir, app+part))
+			if got != harness.ReadFile(t, filepath.Join(img.Dir, "apps", app, app+part)) {
+				t.Errorf("%s: %s/%s%s differs from apps/%s/%s%s", app, harness.NginxIncludeDir, app, part, app, app, part)
 			}
 		}
 	}
@@ -283,11 +291,6 @@ func assertLink(t *testing.T, root, path, want string) {
 	if got != want {
 		t.Errorf("%s -> %s, want -> %s", path, got, want)
 	}
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 func gitOut(t *testing.T, args ...string) string {

@@ -49,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // firstWithExtra is the first version with the app README's "Adding a new
-// app" adds (test/fixtures/extra); every later version keeps it.
+// app" adds (harness.ExtraApp); every later version keeps it.
 const firstWithExtra = 5
 
 // build builds version n of the OS image: the repository with the test's

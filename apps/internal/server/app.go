@@ -27,7 +27,7 @@ type App struct {
 	// environment or -addr is given.
 	DefaultAddr string
 	AddrEnv     string
-	// HealthPath is the path the watchdog self-check requests (see Config).
+	// HealthPath is the path the watchdog self-check requests (see config).
 	HealthPath string
 }
 
@@ -59,7 +59,7 @@ func (a App) Command(getenv func(string) string, stdout, stderr io.Writer) *Comm
 		stdout:          stdout,
 		stderr:          stderr,
 		addr:            fs.String("addr", addrDefault, fmt.Sprintf("listen address (env %s)", a.AddrEnv)),
-		shutdownTimeout: fs.Duration("shutdown-timeout", DefaultShutdownTimeout, "how long in-flight requests may finish after SIGTERM"),
+		shutdownTimeout: fs.Duration("shutdown-timeout", defaultShutdownTimeout, "how long in-flight requests may finish after SIGTERM"),
 		showVersion:     fs.Bool("version", false, "print the version and exit"),
 	}
 	fs.Usage = func() {
@@ -85,13 +85,13 @@ func (c *Command) Parse(args []string) (done bool, err error) {
 }
 
 // Run serves the handler newHandler builds until ctx ends or SIGTERM, with
-// the JSON logger on stderr and systemd's notifications (see Run). Call it
+// the JSON logger on stderr and systemd's notifications (see listenAndServe). Call it
 // after Parse; the app checks its own flags between the two.
 func (c *Command) Run(ctx context.Context, newHandler func(*slog.Logger) (http.Handler, error)) error {
 	if *c.shutdownTimeout <= 0 {
 		return errors.New("-shutdown-timeout must be positive")
 	}
-	logger := NewLogger(c.stderr, c.Name, c.Version)
+	logger := newLogger(c.stderr, c.Name, c.Version)
 	handler, err := newHandler(logger)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (c *Command) Run(ctx context.Context, newHandler func(*slog.Logger) (http.H
 	if err != nil {
 		return err
 	}
-	return Run(ctx, Config{
+	return listenAndServe(ctx, config{
 		Addr:             *c.addr,
 		Handler:          handler,
 		Logger:           logger,

@@ -10,11 +10,11 @@ import (
 	"bootc-testboot/apps/internal/httpjson"
 )
 
-// RequestIDHeader carries a request's ID: nginx sets it (proxy_set_header
+// requestIDHeader carries a request's ID: nginx sets it (proxy_set_header
 // X-Request-ID) so one ID follows a request through both logs. LogRequests
 // echoes it for direct callers of the app; on :80 nginx drops that echo
 // (proxy_hide_header) and adds its own, so a client gets the header once.
-const RequestIDHeader = "X-Request-ID"
+const requestIDHeader = "X-Request-ID"
 
 // maxRequestIDLen bounds an ID taken from a client before it reaches the logs.
 const maxRequestIDLen = 128
@@ -25,11 +25,11 @@ const maxRequestIDLen = 128
 func LogRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get(RequestIDHeader)
+		id := r.Header.Get(requestIDHeader)
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header().Set(requestIDHeader, id)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -25,16 +25,16 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 
 func TestLogRequestsLogsAndEchoesRequestID(t *testing.T) {
 	var buf bytes.Buffer
-	h := LogRequests(NewLogger(&buf, "demo", "v1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := LogRequests(newLogger(&buf, "demo", "v1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 		w.Write([]byte("short"))
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/brew?x=1", nil)
-	req.Header.Set(RequestIDHeader, "nginx-abc123")
+	req.Header.Set(requestIDHeader, "nginx-abc123")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 
-	if got := rec.Header().Get(RequestIDHeader); got != "nginx-abc123" {
+	if got := rec.Header().Get(requestIDHeader); got != "nginx-abc123" {
 		t.Fatalf("response request ID %q, want the one nginx sent", got)
 	}
 	l := logLines(t, &buf)[0]
@@ -54,14 +54,14 @@ func TestLogRequestsReplacesMissingOrUnsafeRequestID(t *testing.T) {
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	for _, sent := range []string{"", "has space", "new\nline", strings.Repeat("x", 200)} {
 		var buf bytes.Buffer
-		h := LogRequests(NewLogger(&buf, "demo", "v1"), http.NotFoundHandler())
+		h := LogRequests(newLogger(&buf, "demo", "v1"), http.NotFoundHandler())
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		if sent != "" {
-			req.Header[RequestIDHeader] = []string{sent}
+			req.Header[requestIDHeader] = []string{sent}
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		got := rec.Header().Get(RequestIDHeader)
+		got := rec.Header().Get(requestIDHeader)
 		if !hexID.MatchString(got) {
 			t.Errorf("sent %q: request ID %q, want a fresh 32-hex ID", sent, got)
 		}
@@ -73,7 +73,7 @@ func TestLogRequestsReplacesMissingOrUnsafeRequestID(t *testing.T) {
 
 func TestLogRequestsTurnsPanicInto500(t *testing.T) {
 	var buf bytes.Buffer
-	h := LogRequests(NewLogger(&buf, "demo", "v1"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := LogRequests(newLogger(&buf, "demo", "v1"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	}))
 	rec := httptest.NewRecorder()

@@ -18,19 +18,19 @@ import (
 	"bootc-testboot/apps/internal/sdnotify"
 )
 
-// Defaults for Config fields left at zero. The shutdown bound stays below the
+// Defaults for config fields left at zero. The shutdown bound stays below the
 // units' TimeoutStopSec= so the app, not systemd's SIGKILL, ends the drain.
 const (
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 10 * time.Second
-	DefaultWriteTimeout      = 15 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxHeaderBytes    = 16 << 10
-	DefaultShutdownTimeout   = 10 * time.Second
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 10 * time.Second
+	defaultWriteTimeout      = 15 * time.Second
+	defaultIdleTimeout       = 60 * time.Second
+	defaultMaxHeaderBytes    = 16 << 10
+	defaultShutdownTimeout   = 10 * time.Second
 )
 
-// Config describes one server. Zero durations mean the defaults above.
-type Config struct {
+// config describes one server. Zero durations mean the defaults above.
+type config struct {
 	Addr    string
 	Handler http.Handler
 	Logger  *slog.Logger
@@ -60,8 +60,8 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// New builds the http.Server for cfg with every timeout set.
-func New(cfg Config) *http.Server {
+// newServer builds the http.Server for cfg with every timeout set.
+func newServer(cfg config) *http.Server {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -69,36 +69,36 @@ func New(cfg Config) *http.Server {
 	return &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           cfg.Handler,
-		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      orDefault(cfg.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, defaultIdleTimeout),
+		MaxHeaderBytes:    orDefault(cfg.MaxHeaderBytes, defaultMaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 
-// Run listens on cfg.Addr and serves until ctx ends or SIGTERM/SIGINT
-// arrives, then drains. See Serve.
-func Run(ctx context.Context, cfg Config) error {
+// listenAndServe listens on cfg.Addr and serves until ctx ends or SIGTERM/SIGINT
+// arrives, then drains. See serveOn.
+func listenAndServe(ctx context.Context, cfg config) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	return Serve(ctx, ln, cfg)
+	return serveOn(ctx, ln, cfg)
 }
 
-// Serve serves on ln (and closes it). It tells systemd READY=1 once the
+// serveOn serves on ln (and closes it). It tells systemd READY=1 once the
 // listener accepts connections, sends WATCHDOG=1 while serving, and on
 // SIGTERM, SIGINT or the end of ctx sends STOPPING=1, stops accepting and
 // waits up to ShutdownTimeout for in-flight requests. A clean drain returns
 // nil, so the process exits 0; a drain cut short returns an error.
-func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
+func serveOn(ctx context.Context, ln net.Listener, cfg config) error {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := New(cfg)
+	srv := newServer(cfg)
 
 	ctx, stopSignals := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
@@ -166,8 +166,8 @@ func probe(addr net.Addr, path string, timeout time.Duration) error {
 	return nil
 }
 
-func shutdown(srv *http.Server, serveErr <-chan error, cfg Config, logger *slog.Logger) error {
-	timeout := orDefault(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+func shutdown(srv *http.Server, serveErr <-chan error, cfg config, logger *slog.Logger) error {
+	timeout := orDefault(cfg.ShutdownTimeout, defaultShutdownTimeout)
 	logger.Info("stopping: draining in-flight requests", "timeout", timeout.String())
 	if err := cfg.Notifier.Notify(sdnotify.Stopping); err != nil {
 		logger.Warn("cannot notify systemd", "err", err)
@@ -185,8 +185,8 @@ func shutdown(srv *http.Server, serveErr <-chan error, cfg Config, logger *slog.
 	return nil
 }
 
-// NewLogger returns the JSON logger every app writes to stderr, where
+// newLogger returns the JSON logger every app writes to stderr, where
 // journald picks it up.
-func NewLogger(w io.Writer, app, version string) *slog.Logger {
+func newLogger(w io.Writer, app, version string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil)).With("app", app, "version", version)
 }

@@ -28,15 +28,15 @@ func notifierFor(sock *apptest.NotifySocket) *sdnotify.Notifier {
 	return sdnotify.New(apptest.Env(map[string]string{"NOTIFY_SOCKET": sock.Name}))
 }
 
-// served is one Serve call running in the background.
+// served is one serveOn call running in the background.
 type served struct {
-	done chan struct{} // closed when Serve returns
+	done chan struct{} // closed when serveOn returns
 	err  error
 }
 
 // serve starts Serve on a free loopback port and returns its address, a
 // cancel that triggers the graceful stop, and the running Serve.
-func serve(t *testing.T, cfg Config) (string, context.CancelFunc, *served) {
+func serve(t *testing.T, cfg config) (string, context.CancelFunc, *served) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,7 +45,7 @@ func serve(t *testing.T, cfg Config) (string, context.CancelFunc, *served) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &served{done: make(chan struct{})}
 	go func() {
-		s.err = Serve(ctx, ln, cfg)
+		s.err = serveOn(ctx, ln, cfg)
 		close(s.done)
 	}()
 	t.Cleanup(func() {
@@ -75,13 +75,13 @@ func okHandler() http.Handler {
 }
 
 func TestNewSetsEveryTimeout(t *testing.T) {
-	srv := New(Config{Addr: "127.0.0.1:1", Handler: okHandler()})
-	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.ReadTimeout != DefaultReadTimeout ||
-		srv.WriteTimeout != DefaultWriteTimeout || srv.IdleTimeout != DefaultIdleTimeout ||
-		srv.MaxHeaderBytes != DefaultMaxHeaderBytes {
+	srv := newServer(config{Addr: "127.0.0.1:1", Handler: okHandler()})
+	if srv.ReadHeaderTimeout != defaultReadHeaderTimeout || srv.ReadTimeout != defaultReadTimeout ||
+		srv.WriteTimeout != defaultWriteTimeout || srv.IdleTimeout != defaultIdleTimeout ||
+		srv.MaxHeaderBytes != defaultMaxHeaderBytes {
 		t.Fatalf("defaults not applied: %+v", srv)
 	}
-	srv = New(Config{ReadHeaderTimeout: time.Second, MaxHeaderBytes: 100})
+	srv = newServer(config{ReadHeaderTimeout: time.Second, MaxHeaderBytes: 100})
 	if srv.ReadHeaderTimeout != time.Second || srv.MaxHeaderBytes != 100 {
 		t.Fatalf("explicit values not kept: %+v", srv)
 	}
@@ -89,7 +89,7 @@ func TestNewSetsEveryTimeout(t *testing.T) {
 
 func TestReadyWatchdogStoppingOnRealSocket(t *testing.T) {
 	sock := apptest.NewNotifySocket(t)
-	_, cancel, done := serve(t, Config{Handler: okHandler(), Notifier: notifierFor(sock), WatchdogInterval: 5 * time.Millisecond})
+	_, cancel, done := serve(t, config{Handler: okHandler(), Notifier: notifierFor(sock), WatchdogInterval: 5 * time.Millisecond})
 	if got := sock.Next(); got != sdnotify.Ready {
 		t.Fatalf("first message %q, want %q", got, sdnotify.Ready)
 	}
@@ -115,7 +115,7 @@ func TestReadyWatchdogStoppingOnRealSocket(t *testing.T) {
 
 func TestSIGTERMStopsGracefully(t *testing.T) {
 	sock := apptest.NewNotifySocket(t)
-	_, _, done := serve(t, Config{Handler: okHandler(), Notifier: notifierFor(sock)})
+	_, _, done := serve(t, config{Handler: okHandler(), Notifier: notifierFor(sock)})
 	if got := sock.Next(); got != sdnotify.Ready {
 		t.Fatalf("first message %q, want READY=1", got)
 	}
@@ -139,7 +139,7 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 		<-release
 		io.WriteString(w, "finished")
 	})
-	addr, cancel, done := serve(t, Config{Handler: h, ShutdownTimeout: wait})
+	addr, cancel, done := serve(t, config{Handler: h, ShutdownTimeout: wait})
 
 	type reply struct {
 		body string
@@ -195,7 +195,7 @@ func TestShutdownTimeoutBoundsTheDrain(t *testing.T) {
 		close(entered)
 		<-release
 	})
-	addr, cancel, done := serve(t, Config{Handler: h, ShutdownTimeout: 50 * time.Millisecond})
+	addr, cancel, done := serve(t, config{Handler: h, ShutdownTimeout: 50 * time.Millisecond})
 	go func() {
 		if resp, err := http.Get("http://" + addr + "/stuck"); err == nil {
 			resp.Body.Close()
@@ -210,7 +210,7 @@ func TestShutdownTimeoutBoundsTheDrain(t *testing.T) {
 }
 
 func TestSlowHeaderClientIsCutOff(t *testing.T) {
-	addr, _, _ := serve(t, Config{Handler: okHandler(), ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: time.Hour})
+	addr, _, _ := serve(t, config{Handler: okHandler(), ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: time.Hour})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 }
 
 func TestOversizedHeaderIsRefused(t *testing.T) {
-	addr, _, _ := serve(t, Config{Handler: okHandler(), MaxHeaderBytes: 1024})
+	addr, _, _ := serve(t, config{Handler: okHandler(), MaxHeaderBytes: 1024})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestRunReportsListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = Run(context.Background(), Config{Addr: ln.Addr().String(), Handler: okHandler()})
+	err = listenAndServe(context.Background(), config{Addr: ln.Addr().String(), Handler: okHandler()})
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("Run on a busy port: %v, want an error naming the address", err)
 	}
@@ -270,7 +270,7 @@ func TestRunReportsListenError(t *testing.T) {
 
 func TestNewLoggerWritesJSON(t *testing.T) {
 	var buf bytes.Buffer
-	NewLogger(&buf, "demo", "v1").Info("hi", "k", 1)
+	newLogger(&buf, "demo", "v1").Info("hi", "k", 1)
 	line := buf.String()
 	for _, want := range []string{`"msg":"hi"`, `"app":"demo"`, `"version":"v1"`, `"k":1`, `"level":"INFO"`} {
 		if !strings.Contains(line, want) {
@@ -315,8 +315,8 @@ func TestWatchdogPingsOnlyWhileHealthCheckPasses(t *testing.T) {
 		sock := apptest.NewNotifySocket(t)
 		hits := make(chan struct{}, 100)
 		var logs lockedBuffer
-		logger := NewLogger(&logs, "demo", "v1")
-		cfg := Config{Handler: LogRequests(logger, healthHandler(http.StatusOK, hits)), Logger: logger,
+		logger := newLogger(&logs, "demo", "v1")
+		cfg := config{Handler: LogRequests(logger, healthHandler(http.StatusOK, hits)), Logger: logger,
 			Notifier: notifierFor(sock), WatchdogInterval: 20 * time.Millisecond, HealthPath: "/health"}
 		serve(t, cfg)
 		if got := sock.Next(); got != sdnotify.Ready {
@@ -338,7 +338,7 @@ func TestWatchdogPingsOnlyWhileHealthCheckPasses(t *testing.T) {
 		sock := apptest.NewNotifySocket(t)
 		hits := make(chan struct{})
 		var logs lockedBuffer
-		cfg := Config{Handler: healthHandler(http.StatusServiceUnavailable, hits), Logger: NewLogger(&logs, "demo", "v1"),
+		cfg := config{Handler: healthHandler(http.StatusServiceUnavailable, hits), Logger: newLogger(&logs, "demo", "v1"),
 			Notifier: notifierFor(sock), WatchdogInterval: 10 * time.Millisecond, HealthPath: "/health"}
 		_, cancel, done := serve(t, cfg)
 		if got := sock.Next(); got != sdnotify.Ready {

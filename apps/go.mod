@@ -1,4 +1,4 @@
-module bootc-testboot/apps/internal
+module bootc-testboot/apps
 
 go 1.24
 
