@@ -24,8 +24,9 @@ const (
 
 // Counter is the visit count kept in the state directory. An increment
 // returns only once its count is durable: written to a temp file in the same
-// directory, fsynced, renamed over the old file, and the directory fsynced. A
-// crash at any point leaves either the old or the new count, never a mix.
+// directory and synced, moved onto the counter's name in one atomic step, and
+// the directory fsynced (store). A crash at any point leaves either the old
+// or the new count, never a mix.
 //
 // A flush costs a few milliseconds of disk time whatever it stores, so
 // visits share flushes (group commit): visits that arrive while a flush is in
@@ -67,8 +68,8 @@ type batch struct {
 }
 
 // OpenCounter loads the count from dir. A missing file starts at 0. Temp
-// files left by a crash mid-write are removed: the count they held was never
-// reported to a client. A counter file that does not parse is an error, not a
+// files left by a crash mid-write, or the spare of a stopped hello, are
+// removed: the count they held is not the stored one. A counter file that does not parse is an error, not a
 // silent reset to 0: an operator must see it, keep or fix the value, and
 // delete the file only to reset on purpose.
 func OpenCounter(dir string, logger *slog.Logger) (*Counter, error) {
