@@ -27,7 +27,7 @@ type Greeting struct {
 func newHandler(counter *Counter, version string, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", httpjson.Only(func(w http.ResponseWriter, r *http.Request) {
-		visits := counter.Value()
+		var visits uint64
 		if r.Method == http.MethodGet {
 			var err error
 			if visits, err = counter.Increment(); err != nil {
@@ -35,6 +35,8 @@ func newHandler(counter *Counter, version string, logger *slog.Logger) http.Hand
 				httpjson.Error(w, r, http.StatusInternalServerError, "cannot record visit")
 				return
 			}
+		} else {
+			visits = counter.Value() // HEAD: the headers GET would send, no visit
 		}
 		httpjson.Write(w, r, http.StatusOK, Greeting{
 			Message: "Hello from bootc-testboot",

@@ -280,7 +280,7 @@ func (s *Serving) visitsMarkdown(w func(string, ...any)) {
 		return
 	}
 	w("\n### Durable visits (`%s`)\n\n", pathRoot)
-	w("Flushes are counted from outside the server (inotify: each flush creates one temp file in the state directory), visits from the stored count; "+
+	w("Flushes are counted from outside the server (inotify: each flush moves one new file onto the counter's name, by rename or by exchange with a spare), visits from the stored count; "+
 		"\"× `%s`\" divides by hello direct's `%s` rate at the same connections.\n\n", pathHealth, pathHealth)
 	w("| Target | Connections | Requests/s | p50 | p99 | × `%s` | Flushes/s | Visits/flush |\n", pathHealth)
 	w("|---|---:|---:|---:|---:|---:|---:|---:|\n")

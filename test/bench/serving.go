@@ -320,8 +320,8 @@ func runCell(ctx context.Context, rig *servingRig, c servingCell, threads int, d
 	}
 	visits := after - before
 	if visits > 0 && flushes == 0 {
-		return Load{}, fmt.Errorf("%s: %d visits stored but no %s* temp file seen: the counter no longer stores through temp files, update test/bench/visits.go",
-			c.target, visits, visitsTmpPrefix)
+		return Load{}, fmt.Errorf("%s: %d visits stored but no move onto %s seen: the counter no longer stores by rename or exchange, update test/bench/visits.go",
+			c.target, visits, visitsFile)
 	}
 	v := &VisitStats{Visits: visits, Flushes: flushes}
 	if l.Seconds > 0 {

@@ -20,9 +20,10 @@ import (
 )
 
 // hello keeps its visit count in visitsFile in its state directory. Every
-// flush, in hello and in the per-visit baseline alike, writes a new temp file
-// named visitsTmpPrefix plus a random suffix, fsyncs it and renames it over
-// visitsFile.
+// flush, in hello and in the per-visit baseline alike, ends by moving a new
+// value onto that name: the baseline renames a fresh temp file (named
+// visitsTmpPrefix plus a random suffix) over it, hello exchanges it with its
+// spare temp file (renameat2 RENAME_EXCHANGE) or, on its first flush, renames.
 const (
 	visitsFile      = "visits"
 	visitsTmpPrefix = visitsFile + ".tmp-"
@@ -133,9 +134,12 @@ func settledVisits(stateDir string) (uint64, error) {
 
 // flushCounter counts the flushes a server makes in a state directory from
 // outside, with inotify, so it counts both designs the same way and neither
-// needs code for the bench. It counts the temp files created, one per flush:
-// their names are unique, whereas inotify merges a repeated identical event
-// (a second rename onto visits before the first was read) into one.
+// needs code for the bench. It counts IN_MOVED_TO events naming visitsFile,
+// one per flush whether the flush renames or exchanges (the kernel reports
+// both as a MOVED_FROM then a MOVED_TO). inotify merges an event into the
+// last one queued when mask, watch and name match, cookies aside
+// (fs/notify/inotify/inotify_fsnotify.c `event_compare`): watching MOVED_FROM
+// too puts another event between two flushes' MOVED_TO, so none merge.
 type flushCounter struct {
 	f        *os.File
 	mu       sync.Mutex
@@ -150,7 +154,7 @@ func watchFlushes(stateDir string) (*flushCounter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	if _, err := syscall.InotifyAddWatch(fd, stateDir, syscall.IN_CREATE); err != nil {
+	if _, err := syscall.InotifyAddWatch(fd, stateDir, syscall.IN_MOVED_FROM|syscall.IN_MOVED_TO); err != nil {
 		_ = syscall.Close(fd)
 		return nil, fmt.Errorf("inotify watch %s: %w", stateDir, err)
 	}
@@ -174,7 +178,7 @@ func (fc *flushCounter) read() {
 			}
 			return
 		}
-		flushes, overflow := countCreated(buf[:n], visitsTmpPrefix)
+		flushes, overflow := countMovedTo(buf[:n], visitsFile)
 		fc.mu.Lock()
 		fc.flushes += flushes
 		fc.overflow = fc.overflow || overflow
@@ -199,21 +203,21 @@ func (fc *flushCounter) stop() (int64, error) {
 	return fc.flushes, nil
 }
 
-// countCreated parses inotify events (struct inotify_event: wd, mask,
-// cookie, len, then len bytes of NUL-padded name) and counts IN_CREATE of
-// names that start with prefix.
-func countCreated(buf []byte, prefix string) (n int64, overflow bool) {
+// countMovedTo parses inotify events (struct inotify_event: wd, mask,
+// cookie, len, then len bytes of NUL-padded name) and counts IN_MOVED_TO of
+// name.
+func countMovedTo(buf []byte, name string) (n int64, overflow bool) {
 	for len(buf) >= syscall.SizeofInotifyEvent {
 		mask := binary.NativeEndian.Uint32(buf[4:8])
 		end := syscall.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(buf[12:16]))
 		if end > len(buf) {
 			break
 		}
-		name := string(bytes.TrimRight(buf[syscall.SizeofInotifyEvent:end], "\x00"))
+		got := string(bytes.TrimRight(buf[syscall.SizeofInotifyEvent:end], "\x00"))
 		switch {
 		case mask&syscall.IN_Q_OVERFLOW != 0:
 			overflow = true
-		case mask&syscall.IN_CREATE != 0 && strings.HasPrefix(name, prefix):
+		case mask&syscall.IN_MOVED_TO != 0 && got == name:
 			n++
 		}
 		buf = buf[end:]

@@ -7,12 +7,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestFlushCounterCountsEveryFlush drives the inotify counter with flushes
-// as hello makes them (a new temp file renamed over the counter), back to
-// back and unread, which inotify would merge if they looked alike. Other
-// files are not flushes.
+// as the two designs make them, back to back and unread, which inotify would
+// merge if they looked alike: a fresh temp file renamed over the counter (the
+// per-visit baseline, hello's first flush) and a spare exchanged with it
+// (hello's later flushes). Other files and moves are not flushes.
 func TestFlushCounterCountsEveryFlush(t *testing.T) {
 	dir := t.TempDir()
 	fc, err := watchFlushes(dir)
@@ -30,15 +33,27 @@ func TestFlushCounterCountsEveryFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	spare := filepath.Join(dir, visitsTmpPrefix+"spare")
+	for i := 7; i < 12; i++ {
+		if err := os.WriteFile(spare, []byte(fmt.Sprintf("%d\n", i+1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Renameat2(unix.AT_FDCWD, spare, unix.AT_FDCWD, filepath.Join(dir, visitsFile), unix.RENAME_EXCHANGE); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "other"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := fc.stop()
-	if err != nil || got != 7 {
-		t.Fatalf("flushes = %d, %v; want 7", got, err)
+	if err := os.Rename(filepath.Join(dir, "other"), filepath.Join(dir, "other2")); err != nil {
+		t.Fatal(err)
 	}
-	if n, err := storedVisits(dir); err != nil || n != 7 {
-		t.Fatalf("storedVisits = %d, %v; want 7", n, err)
+	got, err := fc.stop()
+	if err != nil || got != 12 {
+		t.Fatalf("flushes = %d, %v; want 12", got, err)
+	}
+	if n, err := storedVisits(dir); err != nil || n != 12 {
+		t.Fatalf("storedVisits = %d, %v; want 12", n, err)
 	}
 }
 
