@@ -1,7 +1,8 @@
 // Package lifecycle drives one host through an image's life with the make
 // targets a user runs against HOST=user@ip: verify v1, publish v2, os-check,
 // os-upgrade, os-apply, verify v2, os-rollback, verify v1, an unsigned image
-// refused, and automatic rollback where the host has it. The same driver runs
+// refused, and an image whose app cannot start, which the host's own health
+// gate (greenboot, scripts/health-gate.sh) rolls back by itself. The same driver runs
 // against the simulated host (test/simhost, every `make test`) and a KVM
 // virtual machine booted from the real image (`make vm-test`, vm_test.go);
 // only the Host behind it differs.
@@ -31,16 +32,22 @@ type Host interface {
 	// Publish pushes a version built beforehand with `make push` to the tag
 	// the host tracks, signs it when sign is set, and returns the pushed digest.
 	Publish(t *testing.T, version string, sign bool) string
+	// AwaitHealthSettled returns once the host has rebooted after an apply
+	// and greenboot has stopped rebooting it: the boot it leaves running
+	// passed its health check (or was held). A bad image takes several boots
+	// (GREENBOOT_MAX_BOOT_ATTEMPTS, then the rollback), so no fixed count of
+	// reboots is assumed.
+	AwaitHealthSettled(t *testing.T, timeout time.Duration)
 }
 
-// Plan names the images: V1 is booted; V2 and Unsigned are built, not yet
-// published; Broken, when set, is a built version whose health checks fail,
-// for a host with automatic rollback (AutoRollback).
+// Plan names the images: V1 is booted; V2, Unsigned and Broken are built,
+// not yet published. Broken's app cannot start: BrokenCheck is the check of
+// the health gate it fails (as os-status names it, e.g. unit:hello.service).
 type Plan struct {
 	V1Digest     string
 	V2, Unsigned string
 	Broken       string
-	AutoRollback bool
+	BrokenCheck  string
 }
 
 // Run drives the host through every step; a failed step stops the run, as
@@ -92,22 +99,35 @@ func Run(t *testing.T, h Host, p Plan) {
 		}
 		Verified(t, h, p.V1Digest)
 	})
-	// Automatic rollback needs the host's own health checks to reject a boot
-	// (greenboot); a host without them has nothing to test here.
-	t.Run("8-automatic-rollback", func(t *testing.T) {
-		if !p.AutoRollback || p.Broken == "" {
-			t.Skip("the host has no automatic rollback (greenboot) yet")
+	step("8-automatic-rollback", func(t *testing.T) {
+		if p.Broken == "" || p.BrokenCheck == "" {
+			t.Fatal("the plan has no broken image: automatic rollback is part of every host's life")
 		}
 		broken := h.Publish(t, p.Broken, true)
 		if u := h.Make(t, 10*time.Minute, "os-upgrade"); u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+broken) {
 			t.Fatalf("os-upgrade to the broken image:\n%s", u.Output())
 		}
-		if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 {
+		if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+broken) {
 			t.Fatalf("os-apply of the broken image:\n%s", a.Output())
 		}
-		h.AwaitReboot(t, 5*time.Minute)  // into the broken image
-		h.AwaitReboot(t, 10*time.Minute) // its health checks fail: back to v1 alone
+		// Nothing is run on the host from here until it is back: the
+		// rollback is greenboot's and the health gate's alone.
+		h.AwaitHealthSettled(t, 30*time.Minute)
 		Verified(t, h, p.V1Digest)
+		s := h.Make(t, time.Minute, "os-status")
+		for _, want := range []string{"booted:    " + p.V1Digest, "rollback:  " + broken,
+			"bad:       " + broken + " (abandoned by a rollback on", "automatic rollback: failed the health gate: " + p.BrokenCheck} {
+			if s.ExitCode != 0 || !strings.Contains(s.Stdout, want) {
+				t.Fatalf("os-status after the automatic rollback: want %q\n%s", want, s.Output())
+			}
+		}
+		u := h.Make(t, 5*time.Minute, "os-upgrade")
+		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "recorded as bad by a rollback") || !strings.Contains(u.Stderr, p.BrokenCheck) {
+			t.Fatalf("os-upgrade with the rolled-back image still published: want a refusal naming %s\n%s", p.BrokenCheck, u.Output())
+		}
+		if s := h.Make(t, time.Minute, "os-status"); s.ExitCode != 0 || !strings.Contains(s.Stdout, "staged:    none") {
+			t.Fatalf("os-status after the refusal: want nothing staged\n%s", s.Output())
+		}
 	})
 }
 

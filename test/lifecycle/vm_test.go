@@ -111,6 +111,33 @@ func (v *vmHost) AwaitReboot(t *testing.T, timeout time.Duration) {
 	t.Fatalf("no new boot within %s\n%s", timeout, harness.Tail(readConsole(v.console), 40))
 }
 
+// AwaitHealthSettled: greenboot-healthcheck.service is a oneshot with
+// RemainAfterExit=yes (fedora-iot/greenboot-rs,
+// usr/lib/systemd/system/greenboot-healthcheck.service): SubState "exited"
+// once a boot passed (or the gate held it); a failed one is rebooted by
+// greenboot (src/main.rs health_check). So: the first boot after the apply
+// whose health check exited is where the host stays.
+func (v *vmHost) AwaitHealthSettled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	applied, last := v.bootID, ""
+	for time.Now().Before(deadline) {
+		r := v.ssh(20*time.Second, "cat /proc/sys/kernel/random/boot_id; systemctl show -P SubState greenboot-healthcheck.service")
+		if f := strings.Fields(r.Stdout); r.ExitCode == 0 && len(f) == 2 && f[0] != applied {
+			if f[0] != last {
+				t.Logf("boot %s: greenboot running", f[0])
+				last = f[0]
+			}
+			if f[1] == "exited" {
+				v.bootID = f[0]
+				return
+			}
+		}
+		time.Sleep(5 * time.Second)
+	}
+	t.Fatalf("greenboot did not settle within %s\n%s", timeout, harness.Tail(readConsole(v.console), 40))
+}
+
 func (v *vmHost) Publish(t *testing.T, version string, sign bool) string {
 	t.Helper()
 	if _, ok := v.f.images[version]; !ok {
@@ -131,6 +158,21 @@ func (v *vmHost) Publish(t *testing.T, version string, sign bool) string {
 		signing.Sign(t, v.f.cosign, v.f.key, v.repo+"@"+digest)
 	}
 	return digest
+}
+
+// breakHello makes hello's unit fail to start in the copy of the repository
+// an image is built from.
+func breakHello(dir string) error {
+	p := filepath.Join(dir, "apps", "hello", "hello.service")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	const from = "ExecStart=/usr/bin/hello\n"
+	if !strings.Contains(string(b), from) {
+		return fmt.Errorf("%s has no %q line to change", p, strings.TrimSpace(from))
+	}
+	return os.WriteFile(p, []byte(strings.Replace(string(b), from, "ExecStart=/bin/false\n", 1)), 0o644)
 }
 
 func readConsole(p string) string { b, _ := os.ReadFile(p); return string(b) }
@@ -155,7 +197,9 @@ func TestVM(t *testing.T) {
 	f := &vmFixture{cosign: signing.Cosign(t), images: map[string]harness.Image{}}
 	f.key = signing.NewKey(t, f.cosign, "cosign")
 	epoch := time.Now().Add(-time.Hour).Unix()
-	for n := 1; n <= 3; n++ {
+	// vm-v4's hello cannot start: the health gate fails it and greenboot
+	// rolls the host back.
+	for n := 1; n <= 4; n++ {
 		mark := "# vm-test image v" + strconv.Itoa(n) + "\n"
 		img := harness.BuildImage(t, harness.BuildOptions{Image: repo, SignedRepo: repo, Version: "vm-v" + strconv.Itoa(n),
 			SourceDateEpoch: epoch + int64(n)*100, BaseImage: base, Modify: func(dir string) error {
@@ -167,7 +211,13 @@ func TestVM(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return os.WriteFile(p, append(b, mark...), 0o644)
+				if err := os.WriteFile(p, append(b, mark...), 0o644); err != nil {
+					return err
+				}
+				if n == 4 {
+					return breakHello(dir)
+				}
+				return nil
 			}})
 		f.images[img.Version] = img
 	}
@@ -205,6 +255,11 @@ users:
     sudo: "ALL=(ALL) NOPASSWD:ALL"
     ssh_authorized_keys: [%q]
 write_files:
+  # The gate's default timeout (300s) times greenboot's three failed boots
+  # would make the broken image's rollback take half an hour.
+  - path: /etc/bootc-testboot/health-gate.conf
+    content: |
+      HEALTH_GATE_TIMEOUT=90
   - path: /etc/containers/registries.conf.d/50-vm-test.conf
     content: |
       [[registry]]
@@ -248,7 +303,7 @@ write_files:
 	t.Cleanup(func() { _ = vm.Process.Kill(); _ = vm.Wait() })
 	v.AwaitReboot(t, 10*time.Minute) // the first boot
 
-	Run(t, v, Plan{V1Digest: v1, V2: "vm-v2", Unsigned: "vm-v3"})
+	Run(t, v, Plan{V1Digest: v1, V2: "vm-v2", Unsigned: "vm-v3", Broken: "vm-v4", BrokenCheck: "unit:hello.service"})
 
 	// What only the real base has: SELinux enforcing, and no denial for the
 	// services the image runs.

@@ -30,7 +30,7 @@ func healthGateModify(dir string, n int) error {
 	switch n {
 	case slowStartVersion:
 		from, to = "ExecStart=/usr/bin/hello\n", "ExecStartPre=/bin/sleep "+strconv.Itoa(slowStartSeconds)+"\nExecStart=/usr/bin/hello\n"
-	case brokenVersion:
+	case brokenVersion, driverBroken:
 		from, to = "ExecStart=/usr/bin/hello\n", "ExecStart=/bin/false\n"
 	default:
 		return nil

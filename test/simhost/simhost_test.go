@@ -521,6 +521,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 	})
 
 	healthGateSteps(step, f, h, staged7)
+	lifecycleSteps(step, f, h, staged7)
 }
 
 func anyAtLeast(sizes map[string]int64, n int64) bool {

@@ -148,9 +148,12 @@ func TestPipelineRules(t *testing.T) {
 	}
 	check(ok && strings.Join(targets, " ") == "vm-test", "ci.yml: the vm job runs make %q, want only vm-test", targets)
 	check(!strings.Contains(vm.If, "pull_request") || ci.On["schedule"].Kind == yaml.SequenceNode, "ci.yml: the vm job skips pull requests, so ci needs its nightly schedule")
+	// Both runs give the driver a broken image (its automatic-rollback step),
+	// and the simulated host's run is part of the simhost suite's main test.
 	for file, want := range map[string]string{"Makefile": `\nvm-test: ##.*\n\ttest/lifecycle/vm-test.sh\n`,
-		"test/lifecycle/vm-test.sh": `-run '\^TestVM\$'`, "test/lifecycle/vm_test.go": `\tRun\(t, v, Plan\{`,
-		"test/simhost/lifecycle_test.go": `lifecycle\.Run\(t,`} {
+		"test/lifecycle/vm-test.sh": `-run '\^TestVM\$'`, "test/lifecycle/vm_test.go": `\tRun\(t, v, Plan\{[^\n]*Broken: "vm-v\d+", BrokenCheck: "`,
+		"test/simhost/lifecycle_test.go": `lifecycle\.Run\(t, [^}]*\}, lifecycle\.Plan\{[^}]*Broken: [^}]*BrokenCheck: "`,
+		"test/simhost/simhost_test.go":   `(?s)func TestUpgradeApplyRollback\(.*\n\tlifecycleSteps\(step, f, h, `} {
 		b, err := os.ReadFile(harness.Path(file))
 		check(err == nil && regexp.MustCompile(want).Match(b), "%s lacks %q: make vm-test must run the lifecycle driver that make test runs against the simulated host", file, want)
 	}
