@@ -296,5 +296,5 @@ clean: ## Remove output/ (powers off a local `make run` guest first)
 
 # --- A real VM (KVM) ----------------------------------------------------------------
 .PHONY: vm-test
-vm-test: ## Boot the image on the real base as a KVM VM (qcow2) and drive it: upgrade, apply, rollback, unsigned image (root, /dev/kvm)
+vm-test: ## Boot the image on the real base as a KVM VM (qcow2) and drive it: upgrade, apply, rollback, unsigned image, automatic rollback (root, /dev/kvm)
 	test/lifecycle/vm-test.sh
