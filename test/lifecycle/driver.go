@@ -110,7 +110,7 @@ func Run(t *testing.T, h Host, p Plan) {
 		if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+broken) {
 			t.Fatalf("os-apply of the broken image:\n%s", a.Output())
 		}
-		// Nothing is run on the host from here until it is back: the
+		// No make target or script runs on the host until it is back: the
 		// rollback is greenboot's and the health gate's alone.
 		h.AwaitHealthSettled(t, 30*time.Minute)
 		Verified(t, h, p.V1Digest)
