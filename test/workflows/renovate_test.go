@@ -61,23 +61,6 @@ type renovateManager struct {
 	AutoReplaceStringTemplate string   `json:"autoReplaceStringTemplate"`
 }
 
-// Renovate watches the Containerfile's base image (ARG BASE_IMAGE=...), which
-// Dependabot cannot see: its pattern must read that line as it is now.
-func TestRenovateWatchesTheBaseImage(t *testing.T) {
-	arg := regexp.MustCompile(`(?m)^ARG BASE_IMAGE=(\S+)$`).FindStringSubmatch(harness.ReadFile(t, harness.Path("Containerfile")))
-	if arg == nil {
-		t.Fatal("Containerfile has no `ARG BASE_IMAGE=<default>` line")
-	}
-	_, _, g := renovateMatch(t, "Containerfile")
-	got := g["depName"] + ":" + g["currentValue"]
-	if g["currentDigest"] != "" {
-		got += "@" + g["currentDigest"]
-	}
-	if got != arg[1] {
-		t.Errorf("renovate reads the base as %q, the Containerfile says %q", got, arg[1])
-	}
-}
-
 // renovateTemplate renders the {{{field}}} placeholders of a Renovate
 // template (Handlebars triple braces: no HTML escaping).
 func renovateTemplate(tmpl string, fields map[string]string) string {
@@ -95,7 +78,8 @@ func TestRenovateUpdatesTheBuilderPin(t *testing.T) {
 	checkRenovatePin(t, "scripts/create-ami.sh", "readonly BIB_PINNED=", "bash")
 }
 
-// The base image is pinned by digest the same way (ARG BASE_IMAGE=...:44@sha256:...):
+// Renovate also watches the base image, which Dependabot cannot see; it is
+// pinned by digest the same way (ARG BASE_IMAGE=...:44@sha256:...):
 // without autoReplaceStringTemplate Renovate fails such an update
 // (WORKER_FILE_UPDATE_FAILED; renovatebot/renovate docs/usage/configuration-options.md,
 // autoReplaceStringTemplate: "needed ... e.g. digest pinning").

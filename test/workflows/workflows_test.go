@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -47,34 +46,17 @@ func TestWorkflowsRunProjectTargets(t *testing.T) {
 		"ami.yml":     {"ami"},
 	}
 	for file, calls := range want {
-		data, err := os.ReadFile(harness.Path(".github", "workflows", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wf struct {
-			Jobs map[string]struct {
-				Steps []struct {
-					Run string `yaml:"run"`
-				} `yaml:"steps"`
-			} `yaml:"jobs"`
-		}
-		if err := yaml.Unmarshal(data, &wf); err != nil {
-			t.Fatal(err)
-		}
 		seen := map[string]bool{}
 		var scripts []string
-		for _, job := range wf.Jobs {
-			for _, step := range job.Steps {
-				scripts = append(scripts, step.Run)
-				calls, err := makeCommands(step.Run)
-				if err != nil {
-					t.Errorf("%s: %v", file, err)
-				}
-				for _, c := range calls {
-					for _, target := range c.Goals {
-						seen[target] = true
-					}
-				}
+		for _, job := range loadWorkflow(t, file).Jobs {
+			run, _ := job.script()
+			scripts = append(scripts, run)
+			targets, err := goals(run)
+			if err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+			for _, target := range targets {
+				seen[target] = true
 			}
 		}
 		for _, c := range calls {
