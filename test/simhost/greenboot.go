@@ -92,8 +92,10 @@ func (h *Host) writeGrubenv(t testing.TB, env map[string]string) {
 }
 
 // greenbootAtReboot plays what greenboot does outside the booted system
-// between two boots; finalize calls it before it moves the deployments.
-func (h *Host) greenbootAtReboot(t testing.TB, powerCut bool) {
+// between two boots; finalize calls it before it moves the deployments. A soft
+// reboot (soft) stops units as a reboot does, so the rollback trigger is
+// recorded, but GRUB does not run: nothing is counted (docs 008).
+func (h *Host) greenbootAtReboot(t testing.TB, powerCut, soft bool) {
 	t.Helper()
 	env := h.grubenv(t)
 	if !powerCut {
@@ -115,6 +117,10 @@ func (h *Host) greenbootAtReboot(t testing.TB, powerCut bool) {
 		if s := doc.Status.Staged; s != nil && !s.DownloadOnly && s.Image != nil {
 			env["greenboot_next_deployment_id"] = s.Image.ImageDigest
 		}
+	}
+	if soft {
+		h.writeGrubenv(t, env)
+		return
 	}
 	// grub2/08_greenboot.cfg.
 	if c, ok := env["boot_counter"]; ok && env["boot_success"] == "0" {

@@ -60,6 +60,8 @@ const (
 	guestReportDir  = guestSimDir + "/report"
 	guestSockGuest  = guestSimDir + "/sock-guest"
 	guestSockHost   = guestSimDir + "/sock-host"
+	guestDeployDir  = guestSimDir + "/deploy" // the rig's deployments, for a soft reboot's next root
+	guestDeployMark = "/usr/lib/testboot-sim-deployment"
 	stateRel        = "ostree/bootc-sim" // under /sysroot: the bootc double's DOUBLES_STATE
 	storeRel        = "ostree/sim-images"
 	rebootExitCode  = 133 // systemd-nspawn's exit status when the container rebooted
@@ -86,6 +88,7 @@ type Host struct {
 	evaluator string // the policy evaluator the guest runs (BuildEvaluator)
 
 	booted, rollback *deployment
+	softNext         *deployment // made for a soft reboot the guest prepared (prepareSoftReboot)
 	deploys          int
 	boots            int
 	guest            *guest
@@ -246,6 +249,9 @@ func (h *Host) deploy(t testing.TB, digest string) *deployment {
 		mkdir(t, filepath.Dir(p))
 		writeFile(t, p, "", 0o644)
 	}
+	// Which deployment a boot runs, for the ready marker (a soft reboot
+	// keeps the boot ID, so that alone cannot tell two boots apart).
+	writeFile(t, filepath.Join(d.root, guestDeployMark), strconv.Itoa(h.deploys)+"\n", 0o644)
 	t.Logf("deployed %s in %s", digest, time.Since(start).Round(100*time.Millisecond))
 	return d
 }
@@ -382,6 +388,8 @@ func (h *Host) Boot(t testing.TB) {
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry-skopeo.sh") + ":" + guestDoublesDir + "/lib/registry-skopeo.sh",
 		"--bind-ro=" + h.evaluator + ":" + guestEvaluator,
 		greenbootBind(),
+		"--bind-ro=" + guestFile("nextroot") + ":" + guestSimDir + "/nextroot",
+		"--bind-ro=" + filepath.Join(h.Dir, "deploy") + ":" + guestDeployDir,
 		// The rig's units, bridges and report.
 		"--bind-ro=" + units + ":/run/systemd/system",
 		"--bind=" + h.sockGuest + ":" + guestSockGuest,
@@ -443,18 +451,95 @@ func (h *Host) AwaitReboot(t testing.TB, timeout time.Duration) {
 	if g == nil {
 		t.Fatal("AwaitReboot: the host is not running")
 	}
-	select {
-	case <-g.exited:
-	case <-time.After(timeout):
-		t.Fatalf("the guest did not reboot within %s\n%s", timeout, harness.Tail(readFile(g.console), 30))
+	deadline := time.After(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-g.exited:
+			break wait
+		case <-deadline:
+			t.Fatalf("the guest did not reboot within %s\n%s", timeout, harness.Tail(readFile(g.console), 30))
+		case <-tick.C:
+			if h.softNext == nil {
+				h.prepareSoftReboot(t)
+			} else if h.softRebooted(t) {
+				return
+			}
+		}
+	}
+	if h.softNext != nil {
+		t.Fatalf("the guest prepared a soft reboot into deployment %s but ended with %v\n%s", h.softNext.dir, g.waitErr, harness.Tail(readFile(g.console), 30))
 	}
 	h.guest = nil
 	var ee *exec.ExitError
 	if !errors.As(g.waitErr, &ee) || ee.ExitCode() != rebootExitCode {
 		t.Fatalf("the guest ended with %v, not a reboot (exit %d)\n%s", g.waitErr, rebootExitCode, harness.Tail(readFile(g.console), 30))
 	}
-	h.finalize(t, false)
+	h.finalize(t, false, false)
 	h.Boot(t)
+}
+
+// prepareSoftReboot answers the guest's guest/nextroot: when bootc prepares a
+// soft reboot (bootc-dev/bootc crates/lib/src/cli.rs `prepare_soft_reboot`,
+// ostree `deployment_set_soft_reboot`), the deployment it names must exist to
+// be mounted at /run/nextroot. A staged one is made here, its /etc merged as
+// ostree-finalize-staged would (at preparation, not at shutdown: /etc edits
+// made in the seconds between are not carried); a rollback one exists.
+func (h *Host) prepareSoftReboot(t testing.TB) {
+	t.Helper()
+	req := filepath.Join(h.guest.report, "nextroot-request")
+	b, err := os.ReadFile(req)
+	if err != nil {
+		return
+	}
+	if err := os.Remove(req); err != nil {
+		t.Fatal(err)
+	}
+	var doc harness.Host
+	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
+	var d *deployment
+	switch entry := strings.TrimSpace(string(b)); {
+	case entry == "staged" && doc.Status.Staged != nil && doc.Status.Staged.Image != nil:
+		d = h.deploy(t, doc.Status.Staged.Image.ImageDigest)
+		if err := mergeEtc(filepath.Join(h.booted.root, "etc"), h.booted.etc, filepath.Join(d.root, "etc"), d.etc); err != nil {
+			t.Fatalf("merging /etc into the new deployment: %v", err)
+		}
+	case entry == "rollback" && h.rollback != nil:
+		d = h.rollback
+	default:
+		t.Fatalf("the guest asked for a soft reboot into %q, which the host does not have", entry)
+	}
+	h.softNext = d
+	lines := []string{guestDeployDir + "/" + filepath.Base(d.dir), "/usr/bin/bootc"}
+	for _, bd := range h.skopeoBinds(t, d.root) {
+		lines = append(lines, bd.guest)
+	}
+	writeFile(t, filepath.Join(h.guest.report, ".nextroot"), strings.Join(lines, "\n")+"\n", 0o644)
+	if err := os.Rename(filepath.Join(h.guest.report, ".nextroot"), filepath.Join(h.guest.report, "nextroot")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// softRebooted reports whether the guest came up again in the deployment it
+// prepared a soft reboot into (the ready marker names it); then it plays what
+// happened outside userspace, which is less than at a reboot: the boot loader
+// did not run (finalize).
+func (h *Host) softRebooted(t testing.TB) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.guest.report, "ready"))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 || f[1] != filepath.Base(h.softNext.dir) {
+		return false
+	}
+	h.boots++
+	h.finalize(t, false, true)
+	t.Logf("boot %d: %s up by a soft reboot (boot ID %s kept) %.1fs after nspawn started", h.boots, h.booted.digest, f[0], time.Since(h.guest.started).Seconds())
+	return true
 }
 
 // RebootedWithin waits up to d for the guest to reboot. When it does, it
@@ -539,7 +624,7 @@ func (h *Host) PowerCut(t testing.TB) {
 	}
 	h.guest = nil
 	t.Logf("power cut: the guest's init (pid %d) killed; systemd-nspawn ended with %v", pid, g.waitErr)
-	h.finalize(t, true)
+	h.finalize(t, true, false)
 	h.Boot(t)
 }
 
@@ -598,7 +683,10 @@ func guestInit(nspawn int) int {
 //
 // After a power cut (powerCut), nothing was finalized: a staged deployment is
 // dropped from the status document first (see PowerCut).
-func (h *Host) finalize(t testing.TB, powerCut bool) {
+//
+// After a soft reboot (soft), the next deployment was made already
+// (prepareSoftReboot) and the boot loader did not run.
+func (h *Host) finalize(t testing.TB, powerCut, soft bool) {
 	t.Helper()
 	if powerCut {
 		p := filepath.Join(h.StateDir(), "bootc", "status.json")
@@ -613,7 +701,7 @@ func (h *Host) finalize(t testing.TB, powerCut bool) {
 		}
 		writeFile(t, p, string(b), 0o644)
 	}
-	h.greenbootAtReboot(t, powerCut)
+	h.greenbootAtReboot(t, powerCut, soft)
 	var doc harness.Host
 	readJSON(t, filepath.Join(h.StateDir(), "bootc", "status.json"), &doc)
 	s := doc.Status
@@ -627,6 +715,8 @@ func (h *Host) finalize(t testing.TB, powerCut bool) {
 		}
 		h.booted, h.rollback = h.rollback, h.booted
 		old = nil
+	case s.Staged != nil && !s.Staged.DownloadOnly && s.Staged.Image != nil && soft:
+		h.booted, h.rollback = h.softNext, h.booted
 	case s.Staged != nil && !s.Staged.DownloadOnly && s.Staged.Image != nil:
 		// ostree-finalize-staged: the new deployment's /etc is the merge of
 		// the booted one's local changes onto the new image's defaults.
@@ -655,6 +745,10 @@ func (h *Host) finalize(t testing.TB, powerCut bool) {
 	if got := doc.Status.Booted.Image.ImageDigest; got != h.booted.digest {
 		t.Fatalf("after the reboot the status document boots %s, the rig %s", got, h.booted.digest)
 	}
+	if soft && h.softNext != h.booted {
+		t.Fatalf("the guest soft-rebooted into %s, but the status document boots %s", h.softNext.digest, h.booted.digest)
+	}
+	h.softNext = nil
 }
 
 // Stop powers the guest off (SIGTERM to nspawn: an orderly shutdown), then
@@ -904,8 +998,8 @@ After=multi-user.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id >%[1]s/.ready && mv %[1]s/.ready %[1]s/ready'
-`, guestReportDir),
+ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id %[2]s >%[1]s/.ready && mv %[1]s/.ready %[1]s/ready'
+`, guestReportDir, guestDeployMark),
 	}
 	for name, content := range files {
 		writeFile(t, filepath.Join(dir, name), content, 0o644)

@@ -4,8 +4,8 @@
 #
 # The real base (quay.io/fedora/fedora-bootc) cannot be pulled on machines
 # without registry access, so the image tests build the real Containerfile on a
-# Debian bookworm root made by debootstrap, carrying the packages the
-# Containerfile installs and two small adapters for Fedora-only tools
+# Debian trixie root made by debootstrap (systemd 257, as the real bases: soft
+# reboots work), carrying the packages the Containerfile installs and two small adapters for Fedora-only tools
 # (test/standin/adapters/{dnf,bootc}); they exist in this image and nowhere else.
 #
 # The tag is a hash of every file in test/standin/, so the image is rebuilt only
@@ -23,7 +23,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../../scripts/lib/common.sh"
 
 REPO=localhost/bootc-testboot-standin
-SUITE=bookworm
+SUITE=trixie
 MIRROR=${STANDIN_MIRROR:-http://deb.debian.org/debian}
 CACHE_DIR=${STANDIN_CACHE_DIR:-/var/cache/bootc-testboot/debs}
 # What a Fedora bootc base plus the Containerfile's `dnf install` line give a host.

@@ -1,0 +1,95 @@
+package simhost
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// SetSoftRebootCapable says whether deployments staged from now on keep the
+// booted kernel, initramfs and kernel arguments (ostree
+// `deployment_can_soft_reboot`). Under nspawn every deployment shares the test
+// machine's kernel, so the rig decides: off (the default) is an image with a
+// new kernel or kernel arguments, on is an upgrade that changes only apps. The
+// guest's bootc still requires systemd's soft-reboot.target in the booted
+// image (guest/bootc).
+func (h *Host) SetSoftRebootCapable(t testing.TB, on bool) {
+	t.Helper()
+	p := filepath.Join(h.StateDir(), "bootc", "soft-reboot-capable")
+	if on {
+		writeFile(t, p, "", 0o644)
+	} else if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+}
+
+// BootID is the kernel boot ID the current boot reported when it came up: a
+// soft reboot keeps it, a reboot changes it.
+func (h *Host) BootID(t testing.TB) string {
+	t.Helper()
+	if h.guest == nil {
+		t.Fatal("BootID: the host is not running")
+	}
+	f := strings.Fields(readFile(filepath.Join(h.guest.report, "ready")))
+	if len(f) == 0 {
+		t.Fatal("BootID: the boot has not reported")
+	}
+	return f[0]
+}
+
+// ProbeDowntime asks hello's /health through the guest's nginx, over the
+// SSH path the operator uses, one request after the other, until the
+// first outage is over. The returned function reports it: from the last good
+// answer before it to the first good answer after it (0 when there was none
+// within 30 s of the call). Its resolution is one probe (an SSH round trip).
+func (h *Host) ProbeDowntime() func() time.Duration {
+	var (
+		mu       sync.Mutex
+		down     time.Duration
+		stop     = make(chan struct{})
+		finished = make(chan struct{})
+	)
+	args := append(strings.Fields(h.SSHOpts()), "-o", "ConnectTimeout=2", "--", h.Host(),
+		"curl -fsS -o /dev/null --max-time 2 http://127.0.0.1/health")
+	go func() {
+		defer close(finished)
+		var lastOK time.Time
+		failed := false
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := h.execNoT(5*time.Second, "ssh", args...)
+			now := time.Now()
+			if r.ExitCode != 0 {
+				failed = failed || !lastOK.IsZero()
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			if failed {
+				mu.Lock()
+				down = now.Sub(lastOK)
+				mu.Unlock()
+				return
+			}
+			lastOK = now
+		}
+	}()
+	return func() time.Duration {
+		// The outage may be ending as the caller stops: give it time to.
+		select {
+		case <-finished:
+		case <-time.After(30 * time.Second):
+		}
+		close(stop)
+		<-finished
+		mu.Lock()
+		defer mu.Unlock()
+		return down
+	}
+}
