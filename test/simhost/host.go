@@ -389,7 +389,7 @@ func (h *Host) Boot(t testing.TB) {
 		"--bind-ro=" + h.evaluator + ":" + guestEvaluator,
 		greenbootBind(),
 		"--bind-ro=" + guestFile("nextroot") + ":" + guestSimDir + "/nextroot",
-		"--bind-ro=" + filepath.Join(h.Dir, "deploy") + ":" + guestDeployDir,
+		"--bind=" + filepath.Join(h.Dir, "deploy") + ":" + guestDeployDir, // the next root's /etc is written
 		// The rig's units, bridges and report.
 		"--bind-ro=" + units + ":/run/systemd/system",
 		"--bind=" + h.sockGuest + ":" + guestSockGuest,
