@@ -14,6 +14,7 @@
 # Usage: test/standin/build.sh [--rebuild]
 #   --rebuild    build even when an image with the current tag exists
 # Environment:
+#   STANDIN_SUITE      Debian release (default trixie; bookworm has systemd 252: no soft reboot)
 #   STANDIN_MIRROR     Debian mirror (default http://deb.debian.org/debian)
 #   STANDIN_CACHE_DIR  .deb cache (default /var/cache/bootc-testboot/debs)
 set -euo pipefail
@@ -23,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../../scripts/lib/common.sh"
 
 REPO=localhost/bootc-testboot-standin
-SUITE=trixie
+SUITE=${STANDIN_SUITE:-trixie}
 MIRROR=${STANDIN_MIRROR:-http://deb.debian.org/debian}
 CACHE_DIR=${STANDIN_CACHE_DIR:-/var/cache/bootc-testboot/debs}
 # What a Fedora bootc base plus the Containerfile's `dnf install` line give a host.
@@ -50,7 +51,7 @@ require_cmd podman "apt-get install podman"
 require_cmd debootstrap "apt-get install debootstrap"
 require_cmd flock "apt-get install util-linux"
 
-hash=$(cd "$HERE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+hash=$({ cd "$HERE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum && echo "$SUITE"; } | sha256sum | cut -c1-12)
 ref="$REPO:$hash"
 
 # One build at a time: suites running in parallel wait for the first one.
