@@ -26,6 +26,15 @@ func (h *Host) SetSoftRebootCapable(t testing.TB, on bool) {
 	}
 }
 
+// SystemdSoftReboots reports whether the booted image's systemd can soft-reboot
+// (soft-reboot.target, what ostree-ext `systemd_has_soft_reboot` looks for):
+// systemd 254 and later, so the trixie stand-in and the real bases, not
+// bookworm (STANDIN_SUITE=bookworm).
+func (h *Host) SystemdSoftReboots() bool {
+	_, err := os.Stat(filepath.Join(h.booted.root, "usr", "lib", "systemd", "system", "soft-reboot.target"))
+	return err == nil
+}
+
 // BootID is the kernel boot ID the current boot reported when it came up: a
 // soft reboot keeps it, a reboot changes it.
 func (h *Host) BootID(t testing.TB) string {
