@@ -18,7 +18,7 @@ MAKEFLAGS += --no-builtin-rules
 
 # The variables the recipes below hand to scripts (exported further down).
 USER_VARS := REGISTRY IMAGE_NAME IMAGE VERSION REVISION SOURCE_DATE_EPOCH SOURCE_URL BASE_IMAGE \
-	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES SIGNING_KEY_DIR ROTATE FLEET_TAG FLEET_ASG FLEET_DIGEST FLEET_WAVES FLEET_MAX_ERRORS FLEET_TIMEOUT SSM_DOCUMENT DRY_RUN RUN_PORT RUN_MODE RUN_CMD RESET
+	GO TARGETARCH OUTPUT AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST VERIFY_ARGS YES FULL_REBOOT SIGNING_KEY_DIR ROTATE FLEET_TAG FLEET_ASG FLEET_DIGEST FLEET_WAVES FLEET_MAX_ERRORS FLEET_TIMEOUT SSM_DOCUMENT DRY_RUN RUN_PORT RUN_MODE RUN_CMD RESET
 
 # Make reads a command-line or environment value as make syntax: `$(shell ...)` in
 # it would run when the value is used or exported. Keep such values literal: every
@@ -69,6 +69,9 @@ HOST        ?=
 VERIFY_ARGS ?=
 # 1 answers the confirmation of os-apply and os-rollback; empty or 0 asks.
 YES         ?=
+# 1 makes os-apply and os-rollback reboot fully even when bootc offers a soft
+# reboot (userspace only); empty or 0 lets bootc soft-reboot where it can.
+FULL_REBOOT ?=
 
 export $(USER_VARS)
 
@@ -90,6 +93,12 @@ YES_FLAG = case $$YES in \
 	  "" | 0) yes=() ;; \
 	  1) yes=(--yes) ;; \
 	  *) printf 'make: YES must be 1 (or empty to be asked), not %q\n' "$$YES" >&2; exit 2 ;; \
+	esac
+# Sets the array full from FULL_REBOOT: (--full-reboot) for 1, empty for empty or 0.
+FULL_FLAG = case $$FULL_REBOOT in \
+	  "" | 0) full=() ;; \
+	  1) full=(--full-reboot) ;; \
+	  *) printf 'make: FULL_REBOOT must be 1 (or empty for a soft reboot where bootc offers one), not %q\n' "$$FULL_REBOOT" >&2; exit 2 ;; \
 	esac
 
 .PHONY: help
@@ -172,12 +181,12 @@ os-upgrade: ## Download and stage the update without applying it
 	$(ON_HOST) upgrade-os.sh download
 
 .PHONY: os-apply
-os-apply: ## Apply the downloaded update and reboot (asks unless YES=1)
-	$(YES_FLAG); $(ON_HOST) upgrade-os.sh apply "$${yes[@]}"
+os-apply: ## Apply the downloaded update and reboot (asks unless YES=1; FULL_REBOOT=1: no soft reboot)
+	$(YES_FLAG); $(FULL_FLAG); $(ON_HOST) upgrade-os.sh apply "$${yes[@]}" "$${full[@]}"
 
 .PHONY: os-rollback
-os-rollback: ## Roll back to the previous deployment and reboot (asks unless YES=1)
-	$(YES_FLAG); $(ON_HOST) rollback-os.sh "$${yes[@]}"
+os-rollback: ## Roll back to the previous deployment and reboot (asks unless YES=1; FULL_REBOOT=1: no soft reboot)
+	$(YES_FLAG); $(FULL_FLAG); $(ON_HOST) rollback-os.sh "$${yes[@]}" "$${full[@]}"
 
 # --- Image signing ----------------------------------------------------------------
 # Where `make signing-keys` writes the private key and its password (outside the

@@ -13,7 +13,7 @@ import (
 )
 
 // Sections, in the order they run. BENCH_ONLY=a,b runs a subset.
-var sectionNames = []string{"footprint", "serving", "upgrade", "rebuild", "boot"}
+var sectionNames = []string{"footprint", "serving", "upgrade", "rebuild", "boot", "reboot"}
 
 // sizes are the knobs BENCH_QUICK turns down to a smoke run.
 type sizes struct {

@@ -141,6 +141,14 @@ func TestBench(t *testing.T) {
 		return err
 	})
 
+	section("reboot", func(t *testing.T) error {
+		rb, err := measureReboot(ctx, t, work)
+		if rb != nil {
+			res.Reboot = rb
+		}
+		return err
+	})
+
 	res.evaluateGoals()
 	if _, err := res.Write(outDir); err != nil {
 		t.Fatalf("write results: %v", err)

@@ -321,3 +321,18 @@ func TestMedianRun(t *testing.T) {
 		t.Fatalf("medianRun of one = %+v", m)
 	}
 }
+
+func TestParseReboot(t *testing.T) {
+	rb, err := parseReboot([]byte(`{"soft_apply_seconds":1.5,"full_rollback_seconds":3,"soft_rollback_seconds":0.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Ratio != 1.0/3 {
+		t.Errorf("soft over full: got %v, want the soft mean (1.0) over the full (3.0)", rb.Ratio)
+	}
+	for _, bad := range []string{`{}`, `{"soft_apply_seconds":1,"full_rollback_seconds":0,"soft_rollback_seconds":1}`, `not json`} {
+		if _, err := parseReboot([]byte(bad)); err == nil {
+			t.Errorf("parseReboot(%s): want an error", bad)
+		}
+	}
+}

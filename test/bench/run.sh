@@ -2,7 +2,8 @@
 # Runs the benchmarks behind `make bench`: upgrade download size (ours against
 # a naive layout, gzip and zstd layers), no-op rebuild, serving on loopback
 # (direct, through nginx, nginx alone; durable visits with group commit
-# against the per-visit baseline), footprint, and boot-to-verified time. Writes
+# against the per-visit baseline), footprint, boot-to-verified time, and reboot
+# downtime in the simulated host (soft against full). Writes
 # output/bench/results.md and results.json and prints the table.
 #
 # Goals are reported, never enforced; the run fails only when a section
@@ -11,7 +12,7 @@
 # Usage: test/bench/run.sh [--help]
 # Environment:
 #   BENCH_QUICK=1    smoke run at minimal sizes (part of `make test`)
-#   BENCH_ONLY=a,b   run only these sections: footprint serving upgrade rebuild boot
+#   BENCH_ONLY=a,b   run only these sections: footprint serving upgrade rebuild boot reboot
 #   BENCH_OUT=DIR    where results go (default output/bench)
 set -euo pipefail
 
@@ -32,7 +33,7 @@ case ${BENCH_QUICK:-} in
   *) usage_error "BENCH_QUICK must be 1 (quick), 0 or unset, not '$BENCH_QUICK'" ;;
 esac
 
-sections=(footprint serving upgrade rebuild boot)
+sections=(footprint serving upgrade rebuild boot reboot)
 IFS=',' read -r -a only <<<"${BENCH_ONLY:-}"
 for s in "${only[@]}"; do
   [[ " ${sections[*]} " == *" ${s// /} "* ]] ||

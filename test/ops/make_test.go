@@ -27,7 +27,7 @@ import (
 var makeVars = []string{
 	"REGISTRY", "IMAGE_NAME", "IMAGE", "VERSION", "REVISION", "SOURCE_DATE_EPOCH", "SOURCE_URL",
 	"BASE_IMAGE", "GO", "TARGETARCH", "OUTPUT", "AWS_REGION", "AWS_BUCKET", "AMI_NAME", "AMI_IMAGE",
-	"HOST", "VERIFY_ARGS", "YES", "EXTRA_TAGS", "TLS_VERIFY", "NO_CACHE", "ROOTLESS_OK",
+	"HOST", "VERIFY_ARGS", "YES", "FULL_REBOOT", "EXTRA_TAGS", "TLS_VERIFY", "NO_CACHE", "ROOTLESS_OK",
 	"BOOT_BASE_IMAGE", "BENCH_QUICK", "CI", "BIB_IMAGE", "SSH_OPTS", "SIGNING_KEY_DIR", "ROTATE",
 	"FLEET_TAG", "FLEET_ASG", "FLEET_DIGEST", "FLEET_WAVES", "FLEET_MAX_ERRORS", "FLEET_TIMEOUT", "SSM_DOCUMENT", "DRY_RUN",
 	"RUN_PORT", "RUN_MODE", "RUN_CMD", "RESET",
@@ -241,10 +241,17 @@ func yesArgs(v map[string]string) []string {
 }
 
 func rejectYes(name, value string) (string, bool) {
-	if name == "YES" && value != "" && value != "0" && value != "1" {
-		return "YES must be 1", true
+	if (name == "YES" || name == "FULL_REBOOT") && value != "" && value != "0" && value != "1" {
+		return name + " must be 1", true
 	}
 	return "", false
+}
+
+func fullArgs(v map[string]string) []string {
+	if v["FULL_REBOOT"] == "1" {
+		return []string{"--full-reboot"}
+	}
+	return nil
 }
 
 func rejectRotate(name, value string) (string, bool) {
@@ -343,12 +350,14 @@ var forwardCases = []forwardCase{
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"upgrade-os.sh", "check"}) }},
 	{target: "os-upgrade", vars: []string{"HOST"}, script: "on-host.sh",
 		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"upgrade-os.sh", "download"}) }},
-	{target: "os-apply", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
+	{target: "os-apply", vars: []string{"HOST", "YES", "FULL_REBOOT"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
 		args: func(v map[string]string) []string {
-			return cat(hostArgs(v), []string{"upgrade-os.sh", "apply"}, yesArgs(v))
+			return cat(hostArgs(v), []string{"upgrade-os.sh", "apply"}, yesArgs(v), fullArgs(v))
 		}},
-	{target: "os-rollback", vars: []string{"HOST", "YES"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
-		args: func(v map[string]string) []string { return cat(hostArgs(v), []string{"rollback-os.sh"}, yesArgs(v)) }},
+	{target: "os-rollback", vars: []string{"HOST", "YES", "FULL_REBOOT"}, script: "on-host.sh", reject: rejectYes, extra: []string{"1", "0", " 1"},
+		args: func(v map[string]string) []string {
+			return cat(hostArgs(v), []string{"rollback-os.sh"}, yesArgs(v), fullArgs(v))
+		}},
 	{target: "fleet-upgrade", vars: []string{"FLEET_TAG", "FLEET_ASG", "FLEET_DIGEST", "FLEET_WAVES", "FLEET_MAX_ERRORS",
 		"FLEET_TIMEOUT", "SSM_DOCUMENT", "AWS_REGION", "DRY_RUN", "YES"}, script: "fleet.sh",
 		reject: rejectFleet, extra: []string{"1", "0", "Env=prod", "1,10%,rest"},
@@ -447,7 +456,7 @@ func baseline(t *testing.T, tree string) map[string]string {
 		"REVISION": "0123abc", "SOURCE_DATE_EPOCH": "1700000000", "SOURCE_URL": "https://example.com/os",
 		"BASE_IMAGE": "", "GO": goStub(t, tree, "plain"), "TARGETARCH": "amd64", "OUTPUT": "out",
 		"AWS_REGION": "us-east-1", "AWS_BUCKET": "images", "AMI_NAME": "os-v1", "AMI_IMAGE": "ghcr.io/example/os:latest",
-		"HOST": "", "VERIFY_ARGS": "", "YES": "", "SIGNING_KEY_DIR": "", "ROTATE": "",
+		"HOST": "", "VERIFY_ARGS": "", "YES": "", "FULL_REBOOT": "", "SIGNING_KEY_DIR": "", "ROTATE": "",
 		"FLEET_TAG": "Env=prod", "FLEET_ASG": "", "FLEET_DIGEST": "", "FLEET_WAVES": "", "FLEET_MAX_ERRORS": "",
 		"FLEET_TIMEOUT": "", "SSM_DOCUMENT": "", "DRY_RUN": "",
 		"RUN_PORT": "", "RUN_MODE": "", "RUN_CMD": "", "RESET": "",

@@ -53,19 +53,25 @@ import (
 // (configs/sshd-hardening.conf: PermitRootLogin no, AllowGroups wheel).
 const AdminUser = "ops"
 
-// Guest paths of the rig's own files (all in the guest's /run tmpfs).
+// Guest paths of the rig's own files. What the rig lends read-only is in the
+// guest's /run, which a soft reboot keeps (guest/nextroot copies it there);
+// what the rig and the guest exchange (the report, the bridges' sockets) is in
+// the host's one /var, which every boot and every deployment share; the
+// deployments are where ostree keeps them, under /sysroot.
 const (
-	guestSimDir     = "/run/testboot-sim"
-	guestDoublesDir = guestSimDir + "/doubles"
-	guestReportDir  = guestSimDir + "/report"
-	guestSockGuest  = guestSimDir + "/sock-guest"
-	guestSockHost   = guestSimDir + "/sock-host"
-	guestDeployDir  = guestSimDir + "/deploy" // the rig's deployments, for a soft reboot's next root
-	guestDeployMark = "/usr/lib/testboot-sim-deployment"
-	stateRel        = "ostree/bootc-sim" // under /sysroot: the bootc double's DOUBLES_STATE
-	storeRel        = "ostree/sim-images"
-	rebootExitCode  = 133 // systemd-nspawn's exit status when the container rebooted
-	deployImageRepo = "localhost/bootc-testboot-simhost"
+	guestSimDir       = "/run/testboot-sim"
+	guestDoublesDir   = guestSimDir + "/doubles"
+	guestSimVar       = "/var/lib/testboot-sim"
+	guestReportDir    = guestSimVar + "/report"
+	guestSSHSock      = guestSimVar + "/ssh.sock"
+	guestRegistrySock = guestSimVar + "/registry.sock"
+	deployRel         = "ostree/deploy/default/deploy" // under /sysroot: ostree's deployments
+	guestDeployMark   = "/usr/lib/testboot-sim-deployment"
+	guestNextroot     = guestSimDir + "/nextroot"
+	stateRel          = "ostree/bootc-sim" // under /sysroot: the bootc double's DOUBLES_STATE
+	storeRel          = "ostree/sim-images"
+	rebootExitCode    = 133 // systemd-nspawn's exit status when the container rebooted
+	deployImageRepo   = "localhost/bootc-testboot-simhost"
 )
 
 // Host is one simulated bootc host.
@@ -82,15 +88,16 @@ type Host struct {
 	sshPort   int
 	key       string // the admin user's private key
 	known     string // known_hosts of the test's SSH client
-	sockHost  string
-	sockGuest string
+	sockDir   string // a short path here to the guest's /var/lib/testboot-sim (a socket's path has at most 107 bytes)
 	regConf   string // registries.conf for skopeo on the test machine
 	evaluator string // the policy evaluator the guest runs (BuildEvaluator)
 
 	booted, rollback *deployment
 	softNext         *deployment // made for a soft reboot the guest prepared (prepareSoftReboot)
+	softFinalized    bool        // the guest's shutdown for it was finalized (finalizeSoftReboot)
 	deploys          int
-	boots            int
+	boots            int // boots of userspace, soft reboots included
+	runs             int // runs of systemd-nspawn: the kernel's boots
 	guest            *guest
 	consoles         []string
 }
@@ -126,27 +133,40 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref, evaluator string) *
 	// /var leaves no room for the layers bootc pulls into /sysroot.
 	sysroot := filepath.Join(dir, "sysroot")
 	h := &Host{Dir: dir, VarDir: filepath.Join(sysroot, "ostree", "deploy", "default", "var"), Sysroot: sysroot,
-		Ref: ref, reg: reg, evaluator: evaluator, sockHost: filepath.Join(dir, "sock-host"), sockGuest: filepath.Join(dir, "sock-guest")}
+		Ref: ref, reg: reg, evaluator: evaluator, sockDir: filepath.Join(dir, "sock")}
+	deployDir := filepath.Join(dir, "deploy")
 	t.Cleanup(func() {
 		h.stop(t)
-		if err := unmountDisk(sysroot); err != nil {
-			t.Errorf("the simulated host's disk stays mounted on %s: %v", sysroot, err)
-			return // never remove what is inside a mounted filesystem through its mount point
+		for _, m := range []string{deployDir, sysroot} {
+			if err := unmountDisk(m); err != nil {
+				t.Errorf("the simulated host's %s stays mounted: %v", m, err)
+				return // never remove what is inside a mounted filesystem through its mount point
+			}
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("removing the simulated host %s: %v", dir, err)
 		}
 	})
 	mountDisk(t, filepath.Join(dir, "disk.img"), sysroot)
-	for _, d := range []string{h.VarDir, h.StateDir(), filepath.Join(h.Sysroot, storeRel), h.sockHost, h.sockGuest} {
+	// The deployments' directory is a private mount: the guest's root (a
+	// deployment) and its view of every deployment (for a soft reboot's next
+	// root) are then binds without a peer group, and what the guest mounts on
+	// its root (/proc, /run...) does not show up again below
+	// /sysroot/ostree/deploy, where a soft reboot's unmounting would meet it.
+	mkdir(t, deployDir)
+	run(t, time.Minute, "mount", "--bind", deployDir, deployDir)
+	run(t, time.Minute, "mount", "--make-private", deployDir)
+	simVar := filepath.Join(h.VarDir, strings.TrimPrefix(guestSimVar, "/var/"))
+	for _, d := range []string{h.VarDir, h.StateDir(), filepath.Join(h.Sysroot, storeRel), filepath.Join(h.Sysroot, deployRel), simVar} {
 		mkdir(t, d)
 	}
+	symlink(t, simVar, h.sockDir)
 	h.Arch = goArchToOCI()
 	h.regConf = filepath.Join(dir, "registries.conf")
 	writeFile(t, h.regConf, registriesConf(reg.Addr), 0o644)
 
 	// The registry bridge: the guest's 127.0.0.1:<port> ends here.
-	ln, err := listenUnix(filepath.Join(h.sockHost, "registry.sock"))
+	ln, err := listenUnix(filepath.Join(h.sockDir, filepath.Base(guestRegistrySock)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +177,7 @@ func Install(t *testing.T, reg *harness.DockerRegistry, ref, evaluator string) *
 		t.Fatal(err)
 	}
 	h.sshPort = port
-	h.sshFwd = newForwarder(t, tcp, func() (net.Conn, error) { return dialUnix(filepath.Join(h.sockGuest, "ssh.sock")) })
+	h.sshFwd = newForwarder(t, tcp, func() (net.Conn, error) { return dialUnix(filepath.Join(h.sockDir, filepath.Base(guestSSHSock))) })
 
 	// What the install media does: pull, by the same code the guest's bootc
 	// runs, so the first status document is made like every later one.
@@ -359,17 +379,23 @@ func (h *Host) Boot(t testing.TB) {
 		t.Fatal("Boot: the host is running")
 	}
 	h.boots++
+	h.runs++
 	d := h.booted
 	bootDir := filepath.Join(h.Dir, "boot", strconv.Itoa(h.boots))
 	units := filepath.Join(bootDir, "units")
-	report := filepath.Join(bootDir, "report")
+	// One report directory in /var for every boot: what a boot reported is
+	// removed before the next one starts (a soft reboot: guest/nextroot).
+	report := filepath.Join(h.sockDir, filepath.Base(guestReportDir))
+	if err := os.RemoveAll(report); err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range []string{units, report, filepath.Join(units, "multi-user.target.wants"), filepath.Join(units, "sockets.target.wants")} {
 		mkdir(t, dir)
 	}
 	h.writeUnits(t, units)
 	marker := filepath.Join(bootDir, "ostree-booted")
 	writeFile(t, marker, "", 0o644)
-	_ = os.Remove(filepath.Join(h.sockGuest, "ssh.sock"))
+	_ = os.Remove(filepath.Join(h.sockDir, filepath.Base(guestSSHSock)))
 
 	args := []string{
 		"--quiet", "--boot", "--register=no", "--keep-unit",
@@ -388,13 +414,12 @@ func (h *Host) Boot(t testing.TB) {
 		"--bind-ro=" + harness.Path("test", "doubles", "lib", "registry-skopeo.sh") + ":" + guestDoublesDir + "/lib/registry-skopeo.sh",
 		"--bind-ro=" + h.evaluator + ":" + guestEvaluator,
 		greenbootBind(),
-		"--bind-ro=" + guestFile("nextroot") + ":" + guestSimDir + "/nextroot",
-		"--bind=" + filepath.Join(h.Dir, "deploy") + ":" + guestDeployDir, // the next root's /etc is written
-		// The rig's units, bridges and report.
+		"--bind-ro=" + guestFile("nextroot") + ":" + guestNextroot,
+		// The deployments, at ostree's place: a soft reboot's next root is
+		// mounted from there, with its /etc read-write.
+		"--bind=" + filepath.Join(h.Dir, "deploy") + ":" + filepath.Join("/sysroot", deployRel),
+		// The rig's units (the bridges, the ready marker).
 		"--bind-ro=" + units + ":/run/systemd/system",
-		"--bind=" + h.sockGuest + ":" + guestSockGuest,
-		"--bind=" + h.sockHost + ":" + guestSockHost,
-		"--bind=" + report + ":" + guestReportDir,
 	}
 	for _, b := range h.skopeoBinds(t, d.root) {
 		args = append(args, "--bind-ro="+b.host+":"+b.guest)
@@ -462,9 +487,12 @@ wait:
 		case <-deadline:
 			t.Fatalf("the guest did not reboot within %s\n%s", timeout, harness.Tail(readFile(g.console), 30))
 		case <-tick.C:
-			if h.softNext == nil {
+			switch {
+			case h.softNext == nil:
 				h.prepareSoftReboot(t)
-			} else if h.softRebooted(t) {
+			case !h.softFinalized:
+				h.finalizeSoftReboot(t)
+			case h.softRebooted(t):
 				return
 			}
 		}
@@ -481,13 +509,7 @@ wait:
 	h.Boot(t)
 }
 
-// prepareSoftReboot answers the guest's guest/nextroot. Not reached by the
-// scenarios yet: the guest soft-reboots into the new deployment, but systemd
-// carries only /run's own tmpfs over, not the mounts below it (systemd
-// src/core/main.c: no SWITCH_ROOT_RECURSIVE_RUN for a soft reboot), so the
-// rig's units, report directory and SSH bridge are gone in the new boot.
-//
-// When bootc prepares a
+// prepareSoftReboot answers the guest's guest/nextroot. When bootc prepares a
 // soft reboot (bootc-dev/bootc crates/lib/src/cli.rs `prepare_soft_reboot`,
 // ostree `deployment_set_soft_reboot`), the deployment it names must exist to
 // be mounted at /run/nextroot. A staged one is made here, its /etc merged as
@@ -517,8 +539,14 @@ func (h *Host) prepareSoftReboot(t testing.TB) {
 	default:
 		t.Fatalf("the guest asked for a soft reboot into %q, which the host does not have", entry)
 	}
-	h.softNext = d
-	lines := []string{guestDeployDir + "/" + filepath.Base(d.dir), "/usr/bin/bootc"}
+	h.softNext, h.softFinalized = d, false
+	// The new boot reports afresh (the report directory is in /var).
+	for _, f := range []string{"ready", "greenboot", "finalize-request", "finalized"} {
+		if err := os.Remove(filepath.Join(h.guest.report, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	lines := []string{filepath.Join("/sysroot", deployRel, filepath.Base(d.dir)), "/usr/bin/bootc"}
 	for _, bd := range h.skopeoBinds(t, d.root) {
 		lines = append(lines, bd.guest)
 	}
@@ -528,10 +556,26 @@ func (h *Host) prepareSoftReboot(t testing.TB) {
 	}
 }
 
-// softRebooted reports whether the guest came up again in the deployment it
-// prepared a soft reboot into (the ready marker names it); then it plays what
-// happened outside userspace, which is less than at a reboot: the boot loader
-// did not run (finalize).
+// finalizeSoftReboot answers the guest's shutdown half of a soft reboot
+// (testboot-sim-finalize.service, see writeUnits): what
+// ostree-finalize-staged.service and greenboot's rollback trigger do as units
+// stop, before the new userspace starts and reads the status (finalize).
+func (h *Host) finalizeSoftReboot(t testing.TB) {
+	t.Helper()
+	req := filepath.Join(h.guest.report, "finalize-request")
+	if _, err := os.Stat(req); err != nil {
+		return
+	}
+	if err := os.Remove(req); err != nil {
+		t.Fatal(err)
+	}
+	h.finalize(t, false, true)
+	h.softFinalized = true
+	writeFile(t, filepath.Join(h.guest.report, "finalized"), "", 0o644)
+}
+
+// softRebooted reports whether the guest came up again, after a finalized
+// soft reboot, in the deployment it prepared (the ready marker names it).
 func (h *Host) softRebooted(t testing.TB) bool {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(h.guest.report, "ready"))
@@ -539,12 +583,12 @@ func (h *Host) softRebooted(t testing.TB) bool {
 		return false
 	}
 	f := strings.Fields(string(b))
-	if len(f) != 2 || f[1] != filepath.Base(h.softNext.dir) {
-		return false
+	if len(f) != 1 || f[0] != filepath.Base(h.booted.dir) {
+		t.Fatalf("after a soft reboot into %s the guest reports deployment %q", h.booted.dir, string(b))
 	}
 	h.boots++
-	h.finalize(t, false, true)
-	t.Logf("boot %d: %s up by a soft reboot (boot ID %s kept) %.1fs after nspawn started", h.boots, h.booted.digest, f[0], time.Since(h.guest.started).Seconds())
+	h.softNext = nil
+	t.Logf("boot %d: %s up by a soft reboot, %.1fs after systemd-nspawn started", h.boots, h.booted.digest, time.Since(h.guest.started).Seconds())
 	return true
 }
 
@@ -752,9 +796,8 @@ func (h *Host) finalize(t testing.TB, powerCut, soft bool) {
 		t.Fatalf("after the reboot the status document boots %s, the rig %s", got, h.booted.digest)
 	}
 	if soft && h.softNext != h.booted {
-		t.Fatalf("the guest soft-rebooted into %s, but the status document boots %s", h.softNext.digest, h.booted.digest)
+		t.Fatalf("the guest soft-reboots into %s, but the status document boots %s", h.softNext.digest, h.booted.digest)
 	}
-	h.softNext = nil
 }
 
 // Stop powers the guest off (SIGTERM to nspawn: an orderly shutdown), then
@@ -975,9 +1018,9 @@ func (h *Host) writeUnits(t testing.TB, dir string) {
 Description=Simulated host: SSH from the test machine
 
 [Socket]
-ListenStream=%s/ssh.sock
+ListenStream=%s
 SocketMode=0600
-`, guestSockGuest),
+`, guestSSHSock),
 		"testboot-sim-ssh.service": fmt.Sprintf(`[Unit]
 Description=Simulated host: SSH from the test machine to sshd
 After=ssh.service
@@ -996,15 +1039,54 @@ FreeBind=yes
 Description=Simulated host: the registry, through the test machine
 
 [Service]
-ExecStart=%s %s/registry.sock
-`, proxyd, guestSockHost),
+ExecStart=%s %s
+`, proxyd, guestRegistrySock),
+		// ostree-finalize-staged.service runs as the system goes down (its
+		// ExecStop), at a soft reboot too: the rig plays it, and greenboot's
+		// rollback trigger, from here before the new userspace starts. A
+		// reboot is finalized by the rig after systemd-nspawn ended (finalize).
+		"testboot-sim-finalize.service": fmt.Sprintf(`[Unit]
+Description=Simulated host: finalize a soft reboot (ostree-finalize-staged)
+DefaultDependencies=no
+RequiresMountsFor=%[1]s
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c 'mountpoint -q /run/nextroot || exit 0; r=%[1]s; echo >$r/.finalize-request && mv $r/.finalize-request $r/finalize-request; i=0; while [ ! -e $r/finalized ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; [ -e $r/finalized ]'
+TimeoutStopSec=330
+`, guestReportDir),
+		// systemd makes / shared at boot (src/shared/mount-setup.c
+		// `mount_setup`), but not in a container, where that is the container
+		// manager's part; nspawn did it for the first boot. A soft reboot's
+		// switch into the new root made every mount private
+		// (src/shared/switch-root.c), and services' namespaces (logind's,
+		// which turns a reboot into a soft one when /run/nextroot is set up)
+		// would no longer see mounts made later. So / is shared again, as
+		// systemd does on a host.
+		"testboot-sim-shared-root.service": `[Unit]
+Description=Simulated host: / shared, as systemd makes it outside a container
+DefaultDependencies=no
+Before=sysinit.target
+# Stopped as the system goes down, so that the next boot (a soft one too) runs it again.
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/mount --make-rshared /
+`,
 		"testboot-sim-ready.service": fmt.Sprintf(`[Unit]
 Description=Simulated host: tell the rig the boot is up
 After=multi-user.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id %[2]s >%[1]s/.ready && mv %[1]s/.ready %[1]s/ready'
+ExecStart=/bin/sh -c 'cat %[2]s >%[1]s/.ready && mv %[1]s/.ready %[1]s/ready'
 `, guestReportDir, guestDeployMark),
 	}
 	for name, content := range files {
@@ -1014,6 +1096,9 @@ ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id %[2]s >%[1]s/.ready &&
 		symlink(t, "../"+s, filepath.Join(dir, "sockets.target.wants", s))
 	}
 	symlink(t, "../testboot-sim-ready.service", filepath.Join(dir, "multi-user.target.wants", "testboot-sim-ready.service"))
+	mkdir(t, filepath.Join(dir, "sysinit.target.wants"))
+	symlink(t, "../testboot-sim-shared-root.service", filepath.Join(dir, "sysinit.target.wants", "testboot-sim-shared-root.service"))
+	symlink(t, "../testboot-sim-finalize.service", filepath.Join(dir, "multi-user.target.wants", "testboot-sim-finalize.service"))
 	for _, u := range []string{"cloud-init-local.service", "cloud-init.service", "cloud-config.service", "cloud-final.service"} {
 		symlink(t, "/dev/null", filepath.Join(dir, u))
 	}

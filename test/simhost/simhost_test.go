@@ -266,22 +266,14 @@ func TestUpgradeApplyRollback(t *testing.T) {
 			t.Fatalf("os-upgrade with v3 published:\n%s", u.Output())
 		}
 		t.Logf("download of v3: %d bytes from the registry", h.BytesPulled()-pulled)
-		// Not soft-reboot capable (the rig's default: as an image with new
-		// kernel arguments): a full reboot.
-		bootID := h.BootID(t)
-		downtime := h.ProbeDowntime()
 		start := time.Now()
 		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-		if a.ExitCode != 0 || !strings.Contains(a.Stdout, "reboot:    full") {
-			t.Fatalf("os-apply v3: want a full reboot\n%s", a.Output())
+		if a.ExitCode != 0 {
+			t.Fatalf("os-apply v3:\n%s", a.Output())
 		}
 		h.AwaitReboot(t, 2*time.Minute)
 		requireVerified(t, h, v3.Pushed)
 		t.Logf("os-apply to a passing verify of v3: %.1fs", time.Since(start).Seconds())
-		t.Logf("downtime through nginx, full reboot: %.2fs", downtime().Seconds())
-		if h.BootID(t) == bootID {
-			t.Errorf("a full reboot kept the boot ID %s", bootID)
-		}
 		requireStatus(t, h, "booted:    "+v3.Pushed, "rollback:  "+v1.Pushed)
 	})
 

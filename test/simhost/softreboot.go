@@ -35,19 +35,12 @@ func (h *Host) SystemdSoftReboots() bool {
 	return err == nil
 }
 
-// BootID is the kernel boot ID the current boot reported when it came up: a
-// soft reboot keeps it, a reboot changes it.
-func (h *Host) BootID(t testing.TB) string {
-	t.Helper()
-	if h.guest == nil {
-		t.Fatal("BootID: the host is not running")
-	}
-	f := strings.Fields(readFile(filepath.Join(h.guest.report, "ready")))
-	if len(f) == 0 {
-		t.Fatal("BootID: the boot has not reported")
-	}
-	return f[0]
-}
+// KernelBoots counts the host's kernel boots: under the rig, one per run of
+// systemd-nspawn. A soft reboot stays in the run; a reboot starts a new one.
+// (The guest's boot ID cannot tell them apart here: it is a file nspawn
+// mounts over /proc/sys/kernel/random/boot_id, which a soft reboot's switch
+// into the new root leaves behind.)
+func (h *Host) KernelBoots() int { return h.runs }
 
 // ProbeDowntime asks hello's /health through the guest's nginx, over the
 // SSH path the operator uses, one request after the other, until the

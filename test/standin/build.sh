@@ -4,9 +4,10 @@
 #
 # The real base (quay.io/fedora/fedora-bootc) cannot be pulled on machines
 # without registry access, so the image tests build the real Containerfile on a
-# Debian trixie root made by debootstrap (systemd 257, as the real bases: soft
-# reboots work), carrying the packages the Containerfile installs and two small adapters for Fedora-only tools
-# (test/standin/adapters/{dnf,bootc}); they exist in this image and nowhere else.
+# Debian 13 (trixie) root made by debootstrap: systemd 257, as on the real bases,
+# so soft reboots work. It carries the packages the Containerfile installs and
+# two small adapters for Fedora-only tools (test/standin/adapters/{dnf,bootc});
+# they exist in this image and nowhere else.
 #
 # The tag is a hash of every file in test/standin/, so the image is rebuilt only
 # when the recipe changes. Downloaded .debs are kept in the cache directory.
@@ -30,8 +31,10 @@ CACHE_DIR=${STANDIN_CACHE_DIR:-/var/cache/bootc-testboot/debs}
 # What a Fedora bootc base plus the Containerfile's `dnf install` line give a host.
 # python3-cffi-backend: debootstrap does not resolve virtual packages, and
 # cloud-init's python3-cryptography needs the one this package provides.
+# libnss-myhostname: Fedora resolves the host's own name with nss-myhostname
+# (authselect's nsswitch.conf); without it sudo warns on every command.
 PACKAGES=(
-  systemd systemd-sysv dbus udev
+  systemd systemd-sysv dbus udev libnss-myhostname
   nginx openssh-server cloud-init python3-cffi-backend
   jq curl ca-certificates sudo iproute2 procps util-linux
 )
