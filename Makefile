@@ -108,7 +108,7 @@ help: ## List the targets (default)
 		$(foreach f,$(MAKEFILE_LIST),$(call shq,$(f)))
 	@echo
 	@echo "Variables (override with VAR=value): REGISTRY IMAGE VERSION BASE_IMAGE TARGETARCH"
-	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK RUN_PORT RUN_MODE RUN_CMD RESET"
+	@echo "  AWS_REGION AWS_BUCKET AMI_NAME AMI_IMAGE HOST YES FULL_REBOOT VERIFY_ARGS BOOT_BASE_IMAGE CI BENCH_QUICK RUN_PORT RUN_MODE RUN_CMD RESET"
 	@echo $(call shq,Apps found under apps/: $(APPS))
 
 # --- Build --------------------------------------------------------------------
