@@ -51,7 +51,8 @@ type Plan struct {
 }
 
 // Run drives the host through every step; a failed step stops the run, as
-// the later ones depend on it.
+// the later ones depend on it. A host with scenarios of its own between these
+// steps (test/simhost) calls the step functions below in this order instead.
 func Run(t *testing.T, h Host, p Plan) {
 	step := func(name string, fn func(t *testing.T)) {
 		if !t.Run(name, fn) {
@@ -59,83 +60,142 @@ func Run(t *testing.T, h Host, p Plan) {
 		}
 	}
 	var v2 string
-	step("1-verify-v1", func(t *testing.T) { Verified(t, h, p.V1Digest) })
+	step("1-verify-v1", func(t *testing.T) { VerifyBooted(t, h, p.V1Digest) })
 	step("2-push-v2", func(t *testing.T) { v2 = h.Publish(t, p.V2, true) })
-	step("3-os-check", func(t *testing.T) {
-		// upgrade-os.sh check exits 10 for "update available"; make reports 2.
-		c := h.Make(t, 2*time.Minute, "os-check")
-		if c.ExitCode != 2 || !strings.Contains(c.Stdout, "update available") || !strings.Contains(c.Stdout, v2) {
-			t.Fatalf("os-check with v2 published: want 'update available' naming %s (make exit 2)\n%s", v2, c.Output())
-		}
-	})
-	step("4-os-upgrade", func(t *testing.T) {
-		u := h.Make(t, 10*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v2) {
-			t.Fatalf("os-upgrade: want %s staged\n%s", v2, u.Output())
-		}
-	})
-	step("5-os-apply-verify-v2", func(t *testing.T) {
-		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-		if a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+v2) {
-			t.Fatalf("os-apply:\n%s", a.Output())
-		}
-		h.AwaitReboot(t, 5*time.Minute)
-		Verified(t, h, v2)
-	})
-	step("6-os-rollback-verify-v1", func(t *testing.T) {
-		r := h.Make(t, 2*time.Minute, "os-rollback", "YES=1")
-		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "rolling back to "+p.V1Digest) {
-			t.Fatalf("os-rollback:\n%s", r.Output())
-		}
-		h.AwaitReboot(t, 5*time.Minute)
-		Verified(t, h, p.V1Digest)
-	})
-	step("7-unsigned-refused", func(t *testing.T) {
-		h.Publish(t, p.Unsigned, false)
-		u := h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "is not signed by a key this host trusts") ||
-			!strings.Contains(u.Stderr, "nothing was staged") {
-			t.Fatalf("os-upgrade to an unsigned image: want the refusal, nothing staged\n%s", u.Output())
-		}
-		Verified(t, h, p.V1Digest)
-	})
+	step("3-os-check", func(t *testing.T) { Check(t, h, v2) })
+	step("4-os-upgrade", func(t *testing.T) { Upgrade(t, h, v2) })
+	step("5-os-apply-verify-v2", func(t *testing.T) { Apply(t, h, v2, p.V1Digest) })
+	step("6-os-rollback-verify-v1", func(t *testing.T) { Rollback(t, h, p.V1Digest, v2) })
+	step("7-unsigned-refused", func(t *testing.T) { UnsignedRefused(t, h, p.Unsigned, p.V1Digest) })
 	step("8-automatic-rollback", func(t *testing.T) {
 		if p.Broken == "" || p.BrokenCheck == "" {
 			t.Fatal("the plan has no broken image: automatic rollback is part of every host's life")
 		}
-		broken := h.Publish(t, p.Broken, true)
-		if u := h.Make(t, 10*time.Minute, "os-upgrade"); u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+broken) {
-			t.Fatalf("os-upgrade to the broken image:\n%s", u.Output())
-		}
-		if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+broken) {
-			t.Fatalf("os-apply of the broken image:\n%s", a.Output())
-		}
-		// No make target or script runs on the host until it is back: the
-		// rollback is greenboot's and the health gate's alone.
-		h.AwaitHealthSettled(t, 30*time.Minute)
-		Verified(t, h, p.V1Digest)
-		s := h.Make(t, time.Minute, "os-status")
-		for _, want := range []string{"booted:    " + p.V1Digest, "rollback:  " + broken,
-			"bad:       " + broken + " (abandoned by a rollback on", "automatic rollback: failed the health gate: " + p.BrokenCheck} {
-			if s.ExitCode != 0 || !strings.Contains(s.Stdout, want) {
-				t.Fatalf("os-status after the automatic rollback: want %q\n%s", want, s.Output())
-			}
-		}
-		u := h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode == 0 || !strings.Contains(u.Stderr, "recorded as bad by a rollback") || !strings.Contains(u.Stderr, p.BrokenCheck) {
-			t.Fatalf("os-upgrade with the rolled-back image still published: want a refusal naming %s\n%s", p.BrokenCheck, u.Output())
-		}
-		if s := h.Make(t, time.Minute, "os-status"); s.ExitCode != 0 || !strings.Contains(s.Stdout, "staged:    none") {
-			t.Fatalf("os-status after the refusal: want nothing staged\n%s", s.Output())
-		}
+		AutomaticRollback(t, h, p.Broken, p.BrokenCheck, p.V1Digest)
 	})
 }
 
-// Verified runs `make verify` expecting digest and requires every check to pass.
-func Verified(t *testing.T, h Host, digest string) {
+// VerifyBooted: the host as installed, booted on digest with nothing staged.
+func VerifyBooted(t *testing.T, h Host, digest string) {
+	t.Helper()
+	Verified(t, h, digest)
+	Status(t, h, "booted:    "+digest, "staged:    none")
+}
+
+// Check: os-check names the published digest as an update.
+func Check(t *testing.T, h Host, available string) {
+	t.Helper()
+	// upgrade-os.sh check exits 10 for "update available"; make reports 2.
+	c := h.Make(t, 2*time.Minute, "os-check")
+	if c.ExitCode != 2 || !strings.Contains(c.Stdout, "update available") || !strings.Contains(c.Stdout, "available: "+available) {
+		t.Fatalf("os-check with %s published: want 'update available' naming it (make exit 2)\n%s", available, c.Output())
+	}
+}
+
+// Upgrade: os-upgrade downloads digest and stages it locked, for os-apply only.
+func Upgrade(t *testing.T, h Host, digest string) {
+	t.Helper()
+	u := h.Make(t, 10*time.Minute, "os-upgrade")
+	if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+digest) {
+		t.Fatalf("os-upgrade: want %s staged\n%s", digest, u.Output())
+	}
+	Status(t, h, "staged:    "+digest, "download-only: applied only by")
+}
+
+// Apply: os-apply reboots into the staged digest, which passes make verify
+// and keeps from as its rollback. It returns make verify's result.
+func Apply(t *testing.T, h Host, digest, from string) Result {
+	t.Helper()
+	v := rebootInto(t, h, "os-apply", "rebooting into ", digest)
+	Status(t, h, "booted:    "+digest, "rollback:  "+from, "staged:    none")
+	return v
+}
+
+// Rollback: os-rollback reboots into digest, which passes make verify, and
+// records the abandoned deployment (from) as bad.
+func Rollback(t *testing.T, h Host, digest, from string) {
+	t.Helper()
+	rebootInto(t, h, "os-rollback", "rolling back to ", digest)
+	Status(t, h, "booted:    "+digest, "rollback:  "+from, "bad:       "+from)
+}
+
+// rebootInto runs target, which must announce (says) the reboot into digest,
+// and returns once the host is back on digest and passes make verify.
+func rebootInto(t *testing.T, h Host, target, says, digest string) Result {
+	t.Helper()
+	start := time.Now()
+	r := h.Make(t, 2*time.Minute, target, "YES=1")
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, says+digest) {
+		t.Fatalf("%s: want %q\n%s", target, says+digest, r.Output())
+	}
+	h.AwaitReboot(t, 5*time.Minute)
+	v := Verified(t, h, digest)
+	t.Logf("%s to a passing verify of %s: %.1fs", target, digest, time.Since(start).Seconds())
+	return v
+}
+
+// UnsignedRefused publishes version unsigned: os-upgrade refuses it and
+// stages nothing, and the host stays on booted with its signature policy
+// intact. It returns the pushed digest and the refused os-upgrade.
+func UnsignedRefused(t *testing.T, h Host, version, booted string) (string, Result) {
+	t.Helper()
+	d := h.Publish(t, version, false)
+	u := h.Make(t, 5*time.Minute, "os-upgrade")
+	if u.ExitCode == 0 || !strings.Contains(u.Stderr, "is not signed by a key this host trusts (/etc/containers/policy.json)") ||
+		!strings.Contains(u.Stderr, "nothing was staged") {
+		t.Fatalf("os-upgrade to an unsigned image: want the refusal, nothing staged\n%s", u.Output())
+	}
+	Status(t, h, "booted:    "+booted, "staged:    none")
+	if r := Verified(t, h, booted); !strings.Contains(r.Stdout, "PASS  bootc-sigpolicy") {
+		t.Errorf("make verify after the refusal: want bootc-sigpolicy to pass\n%s", r.Stdout)
+	}
+	return d, u
+}
+
+// AutomaticRollback publishes version, whose app cannot start (it fails the
+// health gate's check named check), and applies it: the host's own health gate
+// (greenboot, scripts/health-gate.sh) rolls back to good, records the image
+// as bad, and os-upgrade refuses it from then on. It returns the pushed digest.
+func AutomaticRollback(t *testing.T, h Host, version, check, good string) string {
+	t.Helper()
+	broken := h.Publish(t, version, true)
+	Upgrade(t, h, broken)
+	if a := h.Make(t, 2*time.Minute, "os-apply", "YES=1"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+broken) {
+		t.Fatalf("os-apply of the broken image:\n%s", a.Output())
+	}
+	// No make target or script runs on the host until it is back: the
+	// rollback is greenboot's and the health gate's alone.
+	h.AwaitHealthSettled(t, 30*time.Minute)
+	Verified(t, h, good)
+	Status(t, h, "booted:    "+good, "rollback:  "+broken,
+		"bad:       "+broken+" (abandoned by a rollback on", "automatic rollback: failed the health gate: "+check)
+	u := h.Make(t, 5*time.Minute, "os-upgrade")
+	if u.ExitCode == 0 || !strings.Contains(u.Stderr, "recorded as bad by a rollback") || !strings.Contains(u.Stderr, check) {
+		t.Fatalf("os-upgrade with the rolled-back image still published: want a refusal naming %s\n%s", check, u.Output())
+	}
+	Status(t, h, "staged:    none")
+	return broken
+}
+
+// Verified runs `make verify` expecting digest and requires every check to
+// pass, the digest check among them. It returns make verify's result.
+func Verified(t *testing.T, h Host, digest string) Result {
 	t.Helper()
 	r := h.Make(t, 5*time.Minute, "verify", "VERIFY_ARGS=--expect-digest "+digest+" --wait-boot 120")
 	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "PASS  bootc-digest  booted digest is "+digest) {
 		t.Fatalf("make verify expecting %s:\n%s", digest, r.Output())
 	}
+	return r
+}
+
+// Status runs `make os-status` and requires each of want in its output.
+func Status(t *testing.T, h Host, want ...string) Result {
+	t.Helper()
+	r := h.Make(t, time.Minute, "os-status")
+	for _, w := range want {
+		if r.ExitCode != 0 || !strings.Contains(r.Stdout, w) {
+			t.Fatalf("os-status: want %q\n%s", w, r.Output())
+		}
+	}
+	return r
 }

@@ -11,10 +11,24 @@ import (
 
 // lifecycleHost is the simulated host as the lifecycle driver sees it: the
 // same make targets over SSH that `make vm-test` runs against a KVM guest.
+// TestUpgradeApplyRollback runs the driver's steps (test/lifecycle) among its
+// own scenarios on this one host.
 type lifecycleHost struct {
-	h      *Host
-	f      *fixture
+	h *Host
+	f *fixture
+	// images the driver may publish, by version; pushed: what it published.
 	images map[string]harness.Image
+	pushed map[string]published
+	// outcomes: greenboot's, one per boot, of the last AwaitHealthSettled.
+	outcomes []string
+}
+
+// add makes an image built by the test one the driver can publish.
+func (l *lifecycleHost) add(img harness.Image) {
+	if l.images == nil {
+		l.images, l.pushed = map[string]harness.Image{}, map[string]published{}
+	}
+	l.images[img.Version] = img
 }
 
 func (l *lifecycleHost) Make(t *testing.T, timeout time.Duration, target string, vars ...string) lifecycle.Result {
@@ -29,7 +43,8 @@ func (l *lifecycleHost) AwaitReboot(t *testing.T, timeout time.Duration) { l.h.A
 func (l *lifecycleHost) AwaitHealthSettled(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	l.h.AwaitReboot(t, 2*time.Minute)
-	t.Logf("greenboot outcomes, one per boot:\n  %s", strings.Join(l.h.SettleGreenboot(t, timeout/10), "\n  "))
+	l.outcomes = l.h.SettleGreenboot(t, timeout/10)
+	t.Logf("greenboot outcomes, one per boot:\n  %s", strings.Join(l.outcomes, "\n  "))
 }
 
 func (l *lifecycleHost) Publish(t *testing.T, version string, sign bool) string {
@@ -37,46 +52,12 @@ func (l *lifecycleHost) Publish(t *testing.T, version string, sign bool) string 
 	if !ok {
 		t.Fatalf("no image %q was built for the driver", version)
 	}
+	var p published
 	if sign {
-		return l.f.publish(t, img).Pushed
+		p = l.f.publish(t, img)
+	} else {
+		p = l.f.publishUnsigned(t, img)
 	}
-	return l.f.publishUnsigned(t, img).Pushed
-}
-
-// The driver's images, built after the health gate's scenarios: a healthy
-// v2, an unsigned one, and one whose hello cannot start (as v8's).
-const (
-	driverV2 = iota + brokenVersion + 1
-	driverUnsigned
-	driverBroken
-)
-
-// lifecycleSteps runs the lifecycle driver of `make vm-test` on the host
-// TestUpgradeApplyRollback leaves (booted on v7 with hello broken through
-// /etc, held by the gate, the gate and greenboot configured in /etc), so
-// every step and make target of the VM run is exercised here without
-// booting another host.
-func lifecycleSteps(step func(string, func(*testing.T)), f *fixture, h *Host, v7 published) {
-	step("14-healthy-again-for-the-driver", func(t *testing.T) {
-		// The operator repairs hello in /etc and reboots: v7 passes the gate
-		// again and is the driver's v1.
-		if r := h.SSH(t, time.Minute, "sudo rm /etc/systemd/system/hello.service.d/50-broken.conf"); r.ExitCode != 0 {
-			t.Fatalf("repairing hello in /etc: %s", r.Output())
-		}
-		h.SSH(t, 30*time.Second, "sudo systemctl reboot") // the session may end with the reboot
-		h.AwaitReboot(t, 2*time.Minute)
-		wantOutcomes(t, h.SettleGreenboot(t, 3*time.Minute), v7.Pushed+": green")
-		requireStatus(t, h, "booted:    "+v7.Pushed, "health:    pass on "+v7.Pushed)
-	})
-	step("15-lifecycle-driver", func(t *testing.T) {
-		images := map[int]harness.Image{}
-		byVersion := map[string]harness.Image{}
-		for _, n := range []int{driverV2, driverUnsigned, driverBroken} {
-			images[n] = f.build(t, n)
-			byVersion[images[n].Version] = images[n]
-		}
-		lifecycle.Run(t, &lifecycleHost{h: h, f: f, images: byVersion}, lifecycle.Plan{V1Digest: v7.Pushed,
-			V2: images[driverV2].Version, Unsigned: images[driverUnsigned].Version,
-			Broken: images[driverBroken].Version, BrokenCheck: "unit:hello.service"})
-	})
+	l.pushed[version] = p
+	return p.Pushed
 }

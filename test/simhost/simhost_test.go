@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bootc-testboot/test/harness"
+	"bootc-testboot/test/lifecycle"
 	"bootc-testboot/test/signing"
 )
 
@@ -167,14 +168,16 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		}
 	}
 
+	// lh: the same host as the lifecycle driver (test/lifecycle) sees it. The
+	// driver's steps (verify, os-check, os-upgrade, os-apply, os-rollback, an
+	// unsigned image refused, the automatic rollback) run here among the
+	// scenarios only this rig can set up.
+	var lh *lifecycleHost
 	step("1-install-v1-verify", func(t *testing.T) {
 		h = Install(top, f.reg, f.ref, f.evaluator) // the host lives as long as the whole test
 		h.Boot(t)
-		requireVerified(t, h, v1.Pushed)
-		s := h.Make(t, time.Minute, "os-status")
-		if s.ExitCode != 0 || !strings.Contains(s.Stdout, "booted:    "+v1.Pushed) || !strings.Contains(s.Stdout, "staged:    none") {
-			t.Fatalf("os-status after install:\n%s", s.Output())
-		}
+		lh = &lifecycleHost{h: h, f: f}
+		lifecycle.VerifyBooted(t, lh, v1.Pushed)
 		visit(t, h, 2)
 		requireVisits(t, h, 2)
 		// Local /etc edits, made as an operator would: one new file, one
@@ -187,19 +190,11 @@ func TestUpgradeApplyRollback(t *testing.T) {
 	var v2 published
 	step("2-download-reboot-discards-apply-v2", func(t *testing.T) {
 		v2 = f.publish(t, f.build(t, 2))
-
-		c := h.Make(t, time.Minute, "os-check")
-		if c.ExitCode == 0 || !strings.Contains(c.Stdout, "available: "+v2.Pushed) || !strings.Contains(c.Stdout, "update available") {
-			t.Fatalf("os-check with v2 published: want 'update available' naming %s (make exit 2 for the script's 10)\n%s", v2.Pushed, c.Output())
-		}
+		lifecycle.Check(t, lh, v2.Pushed)
 
 		pulled := h.BytesPulled()
-		u := h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v2.Pushed) {
-			t.Fatalf("os-upgrade: \n%s", u.Output())
-		}
+		lifecycle.Upgrade(t, lh, v2.Pushed)
 		t.Logf("first download of v2: %d bytes from the registry", h.BytesPulled()-pulled)
-		requireStatus(t, h, "download-only: applied only by", "staged:    "+v2.Pushed)
 
 		// A reboot before apply: v1 boots again, the download is gone.
 		h.SSH(t, 30*time.Second, "sudo systemctl reboot") // the session may end with the reboot
@@ -208,22 +203,10 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		requireStatus(t, h, "staged:    none", "booted:    "+v1.Pushed)
 
 		pulled = h.BytesPulled()
-		u = h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v2.Pushed) {
-			t.Fatalf("os-upgrade again:\n%s", u.Output())
-		}
+		lifecycle.Upgrade(t, lh, v2.Pushed)
 		t.Logf("second download of v2 (its layers still in /sysroot): %d bytes from the registry", h.BytesPulled()-pulled)
 
-		start := time.Now()
-		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-		if a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+v2.Pushed) {
-			t.Fatalf("os-apply:\n%s", a.Output())
-		}
-		h.AwaitReboot(t, 2*time.Minute)
-		requireVerified(t, h, v2.Pushed)
-		t.Logf("os-apply to a passing verify of v2: %.1fs", time.Since(start).Seconds())
-		requireStatus(t, h, "booted:    "+v2.Pushed, "rollback:  "+v1.Pushed)
-
+		lifecycle.Apply(t, lh, v2.Pushed, v1.Pushed)
 		visit(t, h, 1)
 		requireVisits(t, h, 3)
 		r := h.SSH(t, time.Minute, "cat /etc/simhost-local.conf; tail -n1 /etc/motd; tail -n1 "+nginxConf)
@@ -239,13 +222,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 
 	var v3, v4 published
 	step("3-rollback-v1-refuses-v2-takes-v3", func(t *testing.T) {
-		r := h.Make(t, 2*time.Minute, "os-rollback", "YES=1")
-		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "rolling back to "+v1.Pushed) {
-			t.Fatalf("os-rollback:\n%s", r.Output())
-		}
-		h.AwaitReboot(t, 2*time.Minute)
-		requireVerified(t, h, v1.Pushed)
-		requireStatus(t, h, "booted:    "+v1.Pushed, "rollback:  "+v2.Pushed, "bad:       "+v2.Pushed)
+		lifecycle.Rollback(t, lh, v1.Pushed, v2.Pushed)
 		visit(t, h, 1)
 		requireVisits(t, h, 4) // /var is not rolled back
 		e := h.SSH(t, time.Minute, "test ! -e /etc/simhost-made-on-v2 && cat /etc/simhost-local.conf && tail -n1 "+nginxConf)
@@ -261,20 +238,9 @@ func TestUpgradeApplyRollback(t *testing.T) {
 
 		v3 = f.publish(t, f.build(t, 3))
 		pulled := h.BytesPulled()
-		u = h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v3.Pushed) {
-			t.Fatalf("os-upgrade with v3 published:\n%s", u.Output())
-		}
+		lifecycle.Upgrade(t, lh, v3.Pushed)
 		t.Logf("download of v3: %d bytes from the registry", h.BytesPulled()-pulled)
-		start := time.Now()
-		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-		if a.ExitCode != 0 {
-			t.Fatalf("os-apply v3:\n%s", a.Output())
-		}
-		h.AwaitReboot(t, 2*time.Minute)
-		requireVerified(t, h, v3.Pushed)
-		t.Logf("os-apply to a passing verify of v3: %.1fs", time.Since(start).Seconds())
-		requireStatus(t, h, "booted:    "+v3.Pushed, "rollback:  "+v1.Pushed)
+		lifecycle.Apply(t, lh, v3.Pushed, v1.Pushed)
 	})
 
 	step("4-faults-registry-down-two-operators", func(t *testing.T) {
@@ -389,19 +355,9 @@ func TestUpgradeApplyRollback(t *testing.T) {
 
 	step("7-new-app-starts-after-upgrade", func(t *testing.T) {
 		pulled := h.BytesPulled()
-		u := h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v5.Pushed) {
-			t.Fatalf("os-upgrade to v5 after the failed downloads:\n%s", u.Output())
-		}
+		lifecycle.Upgrade(t, lh, v5.Pushed) // after the failed downloads
 		t.Logf("download of v5 (a new app): %d bytes from the registry", h.BytesPulled()-pulled)
-		start := time.Now()
-		a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-		if a.ExitCode != 0 {
-			t.Fatalf("os-apply v5:\n%s", a.Output())
-		}
-		h.AwaitReboot(t, 2*time.Minute)
-		r := requireVerified(t, h, v5.Pushed)
-		t.Logf("os-apply to a passing verify of v5: %.1fs", time.Since(start).Seconds())
+		r := lifecycle.Apply(t, lh, v5.Pushed, v3.Pushed)
 		// verify found the app by its unit's X-Testboot-HealthPath, with no
 		// list edited and nothing done on the host.
 		for _, want := range []string{"PASS  unit:extra.service  active", "PASS  health:extra.service  GET http://127.0.0.1/extra/health -> 2xx"} {
@@ -413,7 +369,6 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		if e.ExitCode != 0 || !strings.Contains(e.Stdout, `"app":"extra"`) {
 			t.Errorf("the new app through nginx:\n%s", e.Output())
 		}
-		requireStatus(t, h, "booted:    "+v5.Pushed, "rollback:  "+v3.Pushed, "staged:    none")
 		requireVisits(t, h, 4)
 	})
 
@@ -440,10 +395,7 @@ func TestUpgradeApplyRollback(t *testing.T) {
 
 	step("9-ssh-cut-during-apply", func(t *testing.T) {
 		pulled := h.BytesPulled()
-		u := h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v6.Pushed) {
-			t.Fatalf("os-upgrade to v6:\n%s", u.Output())
-		}
+		lifecycle.Upgrade(t, lh, v6.Pushed)
 		t.Logf("download of v6: %d bytes from the registry", h.BytesPulled()-pulled)
 
 		// The connection drops as soon as the host runs the apply: the
@@ -474,14 +426,8 @@ func TestUpgradeApplyRollback(t *testing.T) {
 			requireVerified(t, h, v5.Pushed)
 			requireStatus(t, h, "booted:    "+v5.Pushed, "staged:    "+v6.Pushed, "download-only: applied only by")
 			// The lock went with the script: applying again is not refused.
-			start = time.Now()
-			a := h.Make(t, 2*time.Minute, "os-apply", "YES=1")
-			if a.ExitCode != 0 || !strings.Contains(a.Stdout, "rebooting into "+v6.Pushed) {
-				t.Fatalf("os-apply again after the cut:\n%s", a.Output())
-			}
-			h.AwaitReboot(t, 2*time.Minute)
-			requireVerified(t, h, v6.Pushed)
-			t.Logf("os-apply (again) to a passing verify of v6: %.1fs", time.Since(start).Seconds())
+			lifecycle.Apply(t, lh, v6.Pushed, v5.Pushed)
+			t.Logf("os-apply (cut, then again) to a passing verify of v6: %.1fs", time.Since(start).Seconds())
 		}
 		requireStatus(t, h, "booted:    "+v6.Pushed, "rollback:  "+v5.Pushed, "staged:    none")
 		requireVisits(t, h, 4)
@@ -493,35 +439,27 @@ func TestUpgradeApplyRollback(t *testing.T) {
 		// publish workflow, or one whose sign job has not run yet). The host
 		// installed with an enforcing origin; bootc's pull judges the image by
 		// the host's own /etc/containers/policy.json and refuses it.
-		v7 := f.publishUnsigned(t, f.build(t, 7))
-		u := h.Make(t, 2*time.Minute, "os-upgrade")
+		img := f.build(t, slowStartVersion)
+		lh.add(img)
+		_, u := lifecycle.UnsignedRefused(t, lh, img.Version, v6.Pushed)
+		v7 := lh.pushed[img.Version]
+		// bootc's own words for the refusal, as the rig's bootc gives them.
 		const bootcErr = "error: Upgrading: Fetching manifest: failed to invoke method OpenImage: A signature was required, but no signature exists"
-		if u.ExitCode == 0 || !strings.Contains(u.Stderr, bootcErr) ||
-			!strings.Contains(u.Stderr, "is not signed by a key this host trusts (/etc/containers/policy.json)") ||
-			!strings.Contains(u.Stderr, "nothing was staged") {
-			t.Fatalf("os-upgrade to an unsigned image: want bootc's refusal (%q) and upgrade-os.sh's message\n%s", bootcErr, u.Output())
+		if !strings.Contains(u.Stderr, bootcErr) {
+			t.Fatalf("os-upgrade to an unsigned image: want bootc's refusal (%q)\n%s", bootcErr, u.Output())
 		}
 		requireNotRefused(t, h) // the check (skopeo inspect) applies no policy: it still names the update
-		requireStatus(t, h, "booted:    "+v6.Pushed, "staged:    none")
 		requireNotPulled(t, h, v7)
-		r := requireVerified(t, h, v6.Pushed)
-		if !strings.Contains(r.Stdout, "PASS  bootc-sigpolicy") {
-			t.Errorf("make verify after the refusal: want bootc-sigpolicy to pass\n%s", r.Stdout)
-		}
 
 		// The same digest, signed afterwards with the key the host ships:
 		// nothing else changed, and now it is taken.
 		f.sign(t, v7)
-		u = h.Make(t, 5*time.Minute, "os-upgrade")
-		if u.ExitCode != 0 || !strings.Contains(u.Stdout, "staged:    "+v7.Pushed) {
-			t.Fatalf("os-upgrade once the image is signed:\n%s", u.Output())
-		}
-		requireStatus(t, h, "booted:    "+v6.Pushed, "staged:    "+v7.Pushed, "download-only: applied only by")
+		lifecycle.Upgrade(t, lh, v7.Pushed) // once the image is signed
+		requireStatus(t, h, "booted:    "+v6.Pushed)
 		staged7 = v7
 	})
 
-	healthGateSteps(step, f, h, staged7)
-	lifecycleSteps(step, f, h, staged7)
+	healthGateSteps(step, f, lh, staged7)
 }
 
 func anyAtLeast(sizes map[string]int64, n int64) bool {
@@ -555,25 +493,16 @@ func requireNotRefused(t *testing.T, h *Host) {
 	}
 }
 
-// requireVerified runs `make verify` with the expected digest and requires
-// every check to pass, the digest check among them.
-func requireVerified(t *testing.T, h *Host, digest string) Result {
+// requireVerified: the driver's make verify (lifecycle.Verified).
+func requireVerified(t *testing.T, h *Host, digest string) lifecycle.Result {
 	t.Helper()
-	r := h.Make(t, 3*time.Minute, "verify", "VERIFY_ARGS=--expect-digest "+digest+" --wait-boot 60")
-	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "PASS  bootc-digest  booted digest is "+digest) {
-		t.Fatalf("make verify expecting %s:\n%s", digest, r.Output())
-	}
-	return r
+	return lifecycle.Verified(t, &lifecycleHost{h: h}, digest)
 }
 
+// requireStatus: the driver's make os-status (lifecycle.Status).
 func requireStatus(t *testing.T, h *Host, want ...string) {
 	t.Helper()
-	r := h.Make(t, time.Minute, "os-status")
-	for _, w := range want {
-		if r.ExitCode != 0 || !strings.Contains(r.Stdout, w) {
-			t.Fatalf("os-status: want %q\n%s", w, r.Output())
-		}
-	}
+	lifecycle.Status(t, &lifecycleHost{h: h}, want...)
 }
 
 // visit GETs / through the guest's nginx n times (hello counts visits in /var).

@@ -3,6 +3,7 @@ package workflows
 // What the README's CI/CD section promises about the pipeline, checked on the files.
 
 import (
+	"bytes"
 	"os"
 	"regexp"
 	"strings"
@@ -150,13 +151,25 @@ func TestPipelineRules(t *testing.T) {
 	targets, _ := goals(vmRun)
 	check(ok && strings.Join(targets, " ") == "vm-test", "ci.yml: the vm job runs make %q, want only vm-test", targets)
 	check(!strings.Contains(vm.If, "pull_request") || ci.On["schedule"].Kind == yaml.SequenceNode, "ci.yml: the vm job skips pull requests, so ci needs its nightly schedule")
-	// Both runs give the driver a broken image (its automatic-rollback step),
-	// and the simulated host's run is part of the simhost suite's main test.
+	// The VM's run gives the driver a broken image (its automatic-rollback step).
 	for file, want := range map[string]string{"Makefile": `\nvm-test: ##.*\n\ttest/lifecycle/vm-test.sh\n`,
-		"test/lifecycle/vm-test.sh": `-run '\^TestVM\$'`, "test/lifecycle/vm_test.go": `\tRun\(t, v, Plan\{[^\n]*Broken: "vm-v\d+", BrokenCheck: "`,
-		"test/simhost/lifecycle_test.go": `lifecycle\.Run\(t, [^}]*\}, lifecycle\.Plan\{[^}]*Broken: [^}]*BrokenCheck: "`,
-		"test/simhost/simhost_test.go":   `(?s)func TestUpgradeApplyRollback\(.*\n\tlifecycleSteps\(step, f, h, `} {
+		"test/lifecycle/vm-test.sh": `-run '\^TestVM\$'`, "test/lifecycle/vm_test.go": `\tRun\(t, v, Plan\{[^\n]*Broken: "vm-v\d+", BrokenCheck: "`} {
 		b, err := os.ReadFile(harness.Path(file))
 		check(err == nil && regexp.MustCompile(want).Match(b), "%s lacks %q: make vm-test must run the lifecycle driver that make test runs against the simulated host", file, want)
+	}
+	// The simulated host's main test runs every step Run drives, among its own scenarios.
+	driver, err := os.ReadFile(harness.Path("test/lifecycle/driver.go"))
+	check(err == nil, "test/lifecycle/driver.go: %v", err)
+	runBody := regexp.MustCompile(`(?s)\nfunc Run\(.*?\n}\n`).Find(driver)
+	steps := regexp.MustCompile(`\b([A-Z]\w*)\(t, h, `).FindAllSubmatch(runBody, -1)
+	check(len(steps) >= 7, "test/lifecycle/driver.go: Run calls %d step functions, want its seven or more", len(steps))
+	var sim []byte
+	for _, file := range []string{"test/simhost/simhost_test.go", "test/simhost/healthgate_test.go"} {
+		b, err := os.ReadFile(harness.Path(file))
+		check(err == nil, "%s: %v", file, err)
+		sim = append(sim, b...)
+	}
+	for _, m := range steps {
+		check(bytes.Contains(sim, []byte("lifecycle."+string(m[1])+"(t, lh, ")), "test/simhost: TestUpgradeApplyRollback does not run the driver's step %s: make vm-test must run the lifecycle driver that make test runs against the simulated host", m[1])
 	}
 }
