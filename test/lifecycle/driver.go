@@ -38,6 +38,9 @@ type Host interface {
 	// (GREENBOOT_MAX_BOOT_ATTEMPTS, then the rollback), so no fixed count of
 	// reboots is assumed.
 	AwaitHealthSettled(t *testing.T, timeout time.Duration)
+	// ProbeDowntime starts asking hello's /health through the host's nginx,
+	// over the operator's SSH path, and returns what Downtime returns.
+	ProbeDowntime(t *testing.T) func() time.Duration
 }
 
 // Plan names the images: V1 is booted; V2, Unsigned and Broken are built,
@@ -112,26 +115,47 @@ func Apply(t *testing.T, h Host, digest, from string) Result {
 }
 
 // Rollback: os-rollback reboots into digest, which passes make verify, and
-// records the abandoned deployment (from) as bad.
+// records the abandoned deployment (from) as bad. It forces a full reboot
+// (FULL_REBOOT=1): where the apply before it was a soft reboot, one run then
+// logs the downtime of both kinds.
 func Rollback(t *testing.T, h Host, digest, from string) {
 	t.Helper()
-	rebootInto(t, h, "os-rollback", "rolling back to ", digest)
+	rebootInto(t, h, "os-rollback", "rolling back to ", digest, "FULL_REBOOT=1")
 	Status(t, h, "booted:    "+digest, "rollback:  "+from, "bad:       "+from)
 }
 
-// rebootInto runs target, which must announce (says) the reboot into digest,
-// and returns once the host is back on digest and passes make verify.
-func rebootInto(t *testing.T, h Host, target, says, digest string) Result {
+// rebootInto runs target, which must announce (says) the reboot into digest
+// and which kind of reboot it is, and returns once the host is back on digest
+// and passes make verify. It logs the downtime through nginx.
+func rebootInto(t *testing.T, h Host, target, says, digest string, vars ...string) Result {
 	t.Helper()
 	start := time.Now()
-	r := h.Make(t, 2*time.Minute, target, "YES=1")
-	if r.ExitCode != 0 || !strings.Contains(r.Stdout, says+digest) {
-		t.Fatalf("%s: want %q\n%s", target, says+digest, r.Output())
+	down := h.ProbeDowntime(t)
+	r := h.Make(t, 2*time.Minute, target, append([]string{"YES=1"}, vars...)...)
+	kind := rebootKind(r.Stdout)
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, says+digest) || kind == "" {
+		t.Fatalf("%s: want %q and the reboot's kind\n%s", target, says+digest, r.Output())
 	}
 	h.AwaitReboot(t, 5*time.Minute)
+	d := down()
 	v := Verified(t, h, digest)
-	t.Logf("%s to a passing verify of %s: %.1fs", target, digest, time.Since(start).Seconds())
+	t.Logf("%s to a passing verify of %s: %.1fs; %s reboot, downtime through nginx %.2fs",
+		target, digest, time.Since(start).Seconds(), kind, d.Seconds())
 	return v
+}
+
+// rebootKind is "soft" or "full" from the scripts' "reboot:" line, "" when
+// there is none.
+func rebootKind(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "reboot:    "); ok {
+			kind, _, _ := strings.Cut(rest, " ")
+			if kind == "soft" || kind == "full" {
+				return kind
+			}
+		}
+	}
+	return ""
 }
 
 // UnsignedRefused publishes version unsigned: os-upgrade refuses it and

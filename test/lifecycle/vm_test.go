@@ -96,19 +96,33 @@ func (v *vmHost) ssh(timeout time.Duration, command string) Result {
 	return run(timeout, nil, "ssh", append(strings.Fields(v.sshOpts()), vmUser+"@127.0.0.1", command)...)
 }
 
-// AwaitReboot: the guest reboots itself; a new boot ID over SSH is the next boot.
+// bootIdentity names one boot of userspace: the kernel's boot ID, which a
+// soft reboot keeps, and systemd's count of soft reboots since the kernel
+// booted (SoftRebootsCount, org.freedesktop.systemd1(5), systemd 256 and
+// later), which only a soft reboot raises.
+const bootIdentity = "echo $(cat /proc/sys/kernel/random/boot_id)/$(systemctl show -P SoftRebootsCount)"
+
+// AwaitReboot: the guest reboots itself, fully or softly; a new boot
+// identity over SSH is the next boot.
 func (v *vmHost) AwaitReboot(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		r := v.ssh(20*time.Second, "cat /proc/sys/kernel/random/boot_id")
+		r := v.ssh(20*time.Second, bootIdentity)
 		if id := strings.TrimSpace(r.Stdout); r.ExitCode == 0 && id != "" && id != v.bootID {
 			v.bootID = id
 			return
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Second)
 	}
 	t.Fatalf("no new boot within %s\n%s", timeout, harness.Tail(readConsole(v.console), 40))
+}
+
+// ProbeDowntime: hello's /health through nginx, over the same SSH path.
+func (v *vmHost) ProbeDowntime(*testing.T) func() time.Duration {
+	return Downtime(func() bool {
+		return v.ssh(5*time.Second, "curl -fsS -o /dev/null --max-time 2 http://127.0.0.1/health").ExitCode == 0
+	})
 }
 
 // AwaitHealthSettled: greenboot-healthcheck.service is a oneshot with
@@ -122,7 +136,7 @@ func (v *vmHost) AwaitHealthSettled(t *testing.T, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	applied, last := v.bootID, ""
 	for time.Now().Before(deadline) {
-		r := v.ssh(20*time.Second, "cat /proc/sys/kernel/random/boot_id; systemctl show -P SubState greenboot-healthcheck.service")
+		r := v.ssh(20*time.Second, bootIdentity+"; systemctl show -P SubState greenboot-healthcheck.service")
 		if f := strings.Fields(r.Stdout); r.ExitCode == 0 && len(f) == 2 && f[0] != applied {
 			if f[0] != last {
 				t.Logf("boot %s: greenboot running", f[0])

@@ -38,6 +38,8 @@ func (l *lifecycleHost) Make(t *testing.T, timeout time.Duration, target string,
 
 func (l *lifecycleHost) AwaitReboot(t *testing.T, timeout time.Duration) { l.h.AwaitReboot(t, timeout) }
 
+func (l *lifecycleHost) ProbeDowntime(*testing.T) func() time.Duration { return l.h.ProbeDowntime() }
+
 // AwaitHealthSettled follows the rig's greenboot model (greenboot.go) through
 // the boots it makes; the rig plays the boot loader between them.
 func (l *lifecycleHost) AwaitHealthSettled(t *testing.T, timeout time.Duration) {

@@ -4,9 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"bootc-testboot/test/lifecycle"
 )
 
 // SetSoftRebootCapable says whether deployments staged from now on keep the
@@ -42,56 +43,10 @@ func (h *Host) SystemdSoftReboots() bool {
 // into the new root leaves behind.)
 func (h *Host) KernelBoots() int { return h.runs }
 
-// ProbeDowntime asks hello's /health through the guest's nginx, over the
-// SSH path the operator uses, one request after the other, until the
-// first outage is over. The returned function reports it: from the last good
-// answer before it to the first good answer after it (0 when there was none
-// within 30 s of the call). Its resolution is one probe (an SSH round trip).
+// ProbeDowntime asks hello's /health through the guest's nginx, over the SSH
+// path the operator uses, one request after the other (lifecycle.Downtime).
 func (h *Host) ProbeDowntime() func() time.Duration {
-	var (
-		mu       sync.Mutex
-		down     time.Duration
-		stop     = make(chan struct{})
-		finished = make(chan struct{})
-	)
 	args := append(strings.Fields(h.SSHOpts()), "-o", "ConnectTimeout=2", "--", h.Host(),
 		"curl -fsS -o /dev/null --max-time 2 http://127.0.0.1/health")
-	go func() {
-		defer close(finished)
-		var lastOK time.Time
-		failed := false
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			r := h.execNoT(5*time.Second, "ssh", args...)
-			now := time.Now()
-			if r.ExitCode != 0 {
-				failed = failed || !lastOK.IsZero()
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			if failed {
-				mu.Lock()
-				down = now.Sub(lastOK)
-				mu.Unlock()
-				return
-			}
-			lastOK = now
-		}
-	}()
-	return func() time.Duration {
-		// The outage may be ending as the caller stops: give it time to.
-		select {
-		case <-finished:
-		case <-time.After(30 * time.Second):
-		}
-		close(stop)
-		<-finished
-		mu.Lock()
-		defer mu.Unlock()
-		return down
-	}
+	return lifecycle.Downtime(func() bool { return h.execNoT(5*time.Second, "ssh", args...).ExitCode == 0 })
 }
