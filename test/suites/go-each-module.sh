@@ -11,7 +11,7 @@ for mod in $(git ls-files -co --exclude-standard -- '*/go.mod' 'go.mod' | xargs 
   # The integration suites under test/ have their own runs; vet covers all of test/.
   args=("$@")
   if [[ $mod == test && $1 == test ]]; then
-    args=(test -race -count=1 ./harness/... ./shellwords/...)
+    args=(test -race -count=1 ./harness/... ./shellwords/... ./lifecycle/...)
   fi
   echo "--- go ${args[*]} (in $mod)"
   (cd "$mod" && go "${args[@]}") || status=1
