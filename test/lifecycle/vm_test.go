@@ -342,7 +342,8 @@ func ec2Search(t *testing.T) (maxWait, timeout int) {
 // (canonical/cloud-init cloudinit/cmd/status.py print_status: status,
 // datasource lowercased without "DataSource", errors, recoverable_errors by
 // log level from every stage), plus each stage's start and finished from
-// status.json, in seconds since boot. "init" is the network stage.
+// status.json, in seconds since boot (/proc/uptime: cmd/main.py
+// status_wrapper). "init" is the network stage.
 type cloudInitStatus struct {
 	Status            string              `json:"status"`
 	ExtendedStatus    string              `json:"extended_status"`
@@ -446,6 +447,8 @@ func (v *vmHost) checkNoDatasourceBoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sshd.service ActiveEnterTimestampMonotonic: %q %s", s.Stdout, s.Stderr)
 	}
+	// CLOCK_MONOTONIC; /proc/uptime counts the same seconds in a guest that
+	// never suspends.
 	sshdReady := float64(usec) / 1e6
 	t.Logf("network stage %.1fs-%.1fs, sshd ready %.1fs, cloud-init finished %.1fs (seconds since boot)",
 		*st.Init.Start, *st.Init.Finished, sshdReady, *st.ModulesFinal.Finished)
