@@ -237,8 +237,9 @@ func TestVM(t *testing.T) {
 	// The admin user and the test's key come from bootc-image-builder, through
 	// the repository's config.toml with its placeholder key replaced, as for
 	// `make ami` ([[customizations.user]]: osbuild/bootc-image-builder
-	// README.md, "Adding a user"). Nothing reaches the guest through cloud-init: it boots
-	// with no datasource, like a host where there is no metadata service.
+	// README.md, "Adding a user"). Nothing reaches the guest through
+	// cloud-init: it boots with no datasource, like a host where there is no
+	// metadata service.
 	pub, err := os.ReadFile(v.key + ".pub")
 	if err != nil {
 		t.Fatal(err)
