@@ -30,5 +30,4 @@ if ((EUID != 0)); then
   exit 2
 fi
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-# TestVM, and its checks run on recorded cloud-init output (TestVM*).
-TESTBOOT_VM=1 exec test/suites/go-integration.sh ./lifecycle/... -run '^TestVM' -timeout 120m
+TESTBOOT_VM=1 exec test/suites/go-integration.sh ./lifecycle/... -run '^TestVM$' -timeout 120m

@@ -516,7 +516,7 @@ const noDatasourceStatus = `{
   "status": "done"
 }`
 
-func TestVMCloudInitChecks(t *testing.T) {
+func TestCloudInitStatusChecks(t *testing.T) {
 	const maxWait, timeout = 30, 5
 	st, err := checkNoDatasource([]byte(noDatasourceStatus), maxWait, timeout)
 	if err != nil {
@@ -578,7 +578,7 @@ func TestVMCloudInitChecks(t *testing.T) {
 	}
 }
 
-func TestVMAdminConfig(t *testing.T) {
+func TestAdminConfig(t *testing.T) {
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEIQczXkVx9q vm-test"
 	cfg := adminConfig(t, key)
 	if !strings.Contains(cfg, `key = "`+key+`"`) || strings.Contains(cfg, "REPLACE_WITH_YOUR_PUBLIC_KEY") {
