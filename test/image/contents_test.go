@@ -75,6 +75,7 @@ func TestImageConfigsInPlace(t *testing.T) {
 		{"configs/containers-auth.json", "/usr/lib/ostree/auth.json", 0o644},
 		{"configs/tmpfiles.conf", "/usr/lib/tmpfiles.d/bootc-testboot.conf", 0o644},
 		{"configs/kargs.toml", "/usr/lib/bootc/kargs.d/10-bootc-testboot.toml", 0o644},
+		{"configs/cloud-init-datasource.cfg", "/etc/cloud/cloud.cfg.d/90-bootc-testboot-datasource.cfg", 0o644},
 		{"configs/registry-auth.sh", "/etc/profile.d/bootc-testboot-registry-auth.sh", 0o644},
 		{"configs/user-runtime-dir-root.conf", "/usr/lib/systemd/system/user-runtime-dir@0.service.d/bootc-testboot-registry-auth.conf", 0o644},
 		// The boot health gate: greenboot's hooks, our switch in /etc, the trigger drop-in.

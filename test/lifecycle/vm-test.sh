@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make vm-test: builds the image on the real base (BASE_IMAGE, default the
 # Containerfile's pinned one) four times, turns v1 into a qcow2 with
-# bootc-image-builder, boots it with qemu and KVM, and runs the lifecycle
-# driver against it over SSH (test/lifecycle/driver.go): verify v1, push v2,
-# os-check, os-upgrade, os-apply, verify v2, os-rollback, verify v1, an
-# unsigned image refused, a broken image rolled back by greenboot; then
-# SELinux enforcing with no denials.
+# bootc-image-builder (the admin user and a test key from config.toml), boots
+# it with qemu and KVM where there is no metadata service (cloud-init must give
+# up on EC2 by its timeout, and SSH answer before cloud-init finishes), and
+# runs the lifecycle driver against it over SSH (test/lifecycle/driver.go):
+# verify v1, push v2, os-check, os-upgrade, os-apply, verify v2, os-rollback,
+# verify v1, an unsigned image refused, a broken image rolled back by
+# greenboot; then SELinux enforcing with no denials.
 #
 # Usage: test/lifecycle/vm-test.sh [-h|--help]
 # Needs root (podman and bootc-image-builder use root's image storage), /dev/kvm,
@@ -13,7 +15,7 @@
 # Exit status: 0 passed, 1 failed, 2 this machine cannot run it.
 set -euo pipefail
 case ${1:-} in
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "vm-test: unknown argument '$1' (--help)" >&2; exit 2 ;;
 esac
